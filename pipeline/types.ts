@@ -1,0 +1,116 @@
+/**
+ * The contracts between stages, the runner and the workers. Types only: no code lives here.
+ *
+ * Data flow (one run directory DIR):
+ *   read      Shard            -> TextChunk      (stages/read.ts)
+ *   tokenize  TextChunk        -> TokenBatch     (stages/tokenize.ts; ids are local to one Interner)
+ *   count     TokenBatch       -> ShardCounts    (stages/count.ts; runs in workers, merged in order)
+ *             writes tables tokens + ngram1..5 and DIR/tokens.bin (Int32 LE, tokens.id per token)
+ *   vocab     ngram1 + tokens  -> vocab table     (stages/vocab.ts)
+ *   encode    tokens.bin+vocab -> DIR/encoded/    (stages/encode.ts; vocab ids, train/valid split)
+ *   train     encoded corpus   -> metrics table, DIR/checkpoints/  (stages/train.ts)
+ *   sample    checkpoint       -> samples table   (stages/sample.ts)
+ */
+import type { Database } from '../storage/driver.ts';
+import type { Config } from './config.ts';
+
+export type TokenizerName = 'd2l-word' | 'd2l-char' | 'word' | 'char';
+export type InputFormat = 'text' | 'gzip' | 'json' | 'jsonl' | 'stdin';
+
+/** A unit of reading: a whole file, or a byte range of a plain-text file cut at a line boundary. */
+export interface Shard {
+  /** Position in the global order; shards merge in this order. */
+  index: number;
+  /** Absolute path, or '-' for standard input. */
+  path: string;
+  format: InputFormat;
+  /** Byte range [start, end) for 'text'; 0 and the file size otherwise. */
+  start: number;
+  end: number;
+  /** True when this shard starts inside a document that began in the previous shard. */
+  continuesDocument: boolean;
+}
+
+/** A piece of one document's text, in order. */
+export interface TextChunk {
+  text: string;
+  /** True on the first chunk of each document (a file, or one JSON record). */
+  documentStart: boolean;
+  /** File path (or '-') and where the chunk starts: a byte offset for text, a record index for JSON. */
+  source: string;
+  position: number;
+}
+
+/** Token ids (local to the tokenizer's Interner) produced from one TextChunk. */
+export interface TokenBatch {
+  ids: Int32Array;
+  /** True on the first batch of each document: n-grams never cross this point. */
+  documentStart: boolean;
+}
+
+/** Everything a worker returns for one shard; the main thread merges these in `index` order. */
+export interface ShardCounts {
+  index: number;
+  /** Local dictionary: token text by local id, in first-occurrence order. */
+  tokens: string[];
+  /** The shard's token stream in local ids (all documents concatenated). */
+  stream: Int32Array;
+  /** Per order n (index n-1): keys [distinct * n] of local ids and their counts. */
+  keys: Int32Array[];
+  counts: Float64Array[];
+  /** First and last (order-1) tokens of the first and last document, for n-grams across a cut. */
+  head: Int32Array;
+  tail: Int32Array;
+  /** Number of documents that start inside this shard. */
+  documents: number;
+  /** char tokenizer: whitespace at the shard's start / end that may become one ' ' across a cut. */
+  leadingGap: boolean;
+  trailingGap: boolean;
+  bytes: number;
+  invalidUtf8: number;
+}
+
+/** What a stage yields while it works: the runner turns these into progress lines and events. */
+export interface StageEvent {
+  done: number;
+  total?: number;
+  unit: 'bytes' | 'tokens' | 'steps' | 'epochs' | 'rows';
+  /** A line worth showing as is, e.g. "epoch 3: train ppl 8.1, valid ppl 9.0". */
+  message?: string;
+  /** Machine-readable extras for --json (e.g. {epoch, loss, perplexity}). */
+  data?: Record<string, unknown>;
+}
+
+export type StageName = 'count' | 'vocab' | 'encode' | 'train' | 'sample';
+
+export interface StageContext {
+  /** Run directory: holds lmpipe.sqlite, tokens.bin, encoded/, checkpoints/. */
+  dir: string;
+  db: Database;
+  config: Config;
+  /** Hash of this stage's settings, inputs and upstream fingerprints. Store it with checkpoints. */
+  fingerprint: string;
+  /** Aborted on Ctrl-C / SIGTERM: stop at the next safe point (after a commit) and return. */
+  signal: AbortSignal;
+  /** Diagnostics for the user (stderr, or a JSON event with --json); silent with --quiet. */
+  log(message: string): void;
+}
+
+/**
+ * A runner-level stage. `run` resumes from the stage's own checkpoint (storage/stages.ts) when one
+ * exists for the same fingerprint, commits progress atomically, and marks the stage done at the end.
+ * read and tokenize are streaming stages that run inside count's workers.
+ */
+export interface Stage {
+  name: StageName;
+  consumes: string;
+  produces: string;
+  checkpoint: string;
+  /** The settings that decide this stage's output; part of its fingerprint. */
+  settings(config: Config): unknown;
+  /** Extra inputs to fingerprint, e.g. input file paths, sizes and mtimes. */
+  inputs?(config: Config): Promise<unknown>;
+  run(ctx: StageContext): AsyncIterable<StageEvent>;
+  /** Deletes the stage's outputs and checkpoint, so that `run` starts from nothing. */
+  reset(ctx: Pick<StageContext, 'dir' | 'db'>): void;
+}
