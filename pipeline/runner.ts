@@ -1,0 +1,139 @@
+/**
+ * The runner: composes the stages in order, skipping a finished stage whose fingerprint (settings,
+ * inputs and upstream fingerprints) is unchanged, resuming a partly done one from its checkpoint,
+ * and redoing a stage and everything downstream when something it depends on changed.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Database } from '../storage/driver.ts';
+import { openRunDatabase } from '../storage/schema.ts';
+import { forgetStage, getMeta, loadStage, setMeta } from '../storage/stages.ts';
+import { STAGE_ALIASES, STAGE_ORDER, type Config } from './config.ts';
+import { LmpipeError } from './errors.ts';
+import { acquireLock } from './lock.ts';
+import type { Reporter } from './progress.ts';
+import type { Stage, StageName } from './types.ts';
+
+export interface RunOptions {
+  stages: Stage[];
+  reporter: Reporter;
+  signal: AbortSignal;
+}
+
+export interface StagePlan {
+  stage: Stage;
+  fingerprint: string;
+  /** settings and inputs as recorded, to explain a redo. */
+  basis: Record<string, unknown>;
+}
+
+export const databasePath = (dir: string) => join(dir, 'lmpipe.sqlite');
+
+/** Stage index for a name or alias ('read', 'tokenize' mean count). */
+export function stageIndex(name: string): number {
+  const canonical = STAGE_ALIASES[name] ?? name;
+  return (STAGE_ORDER as readonly string[]).indexOf(canonical);
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Fingerprints chain: each stage's covers its settings, its inputs and the fingerprint upstream. */
+export async function planStages(stages: Stage[], config: Config): Promise<StagePlan[]> {
+  const plans: StagePlan[] = [];
+  let upstream = '';
+  for (const stage of stages) {
+    const basis = { settings: stage.settings(config), inputs: stage.inputs ? await stage.inputs(config) : null };
+    const fingerprint = sha256(JSON.stringify({ stage: stage.name, ...basis, upstream })).slice(0, 16);
+    plans.push({ stage, fingerprint, basis });
+    upstream = fingerprint;
+  }
+  return plans;
+}
+
+/** Which top-level keys of the recorded basis differ from now: "settings.order, inputs". */
+function explainChange(db: Database, plan: StagePlan): string {
+  const recorded = getMeta(db, `basis:${plan.stage.name}`);
+  if (!recorded) return 'an earlier stage changed';
+  const before = JSON.parse(recorded) as Record<string, Record<string, unknown> | null>;
+  const changed: string[] = [];
+  for (const part of ['settings', 'inputs'] as const) {
+    const old = before[part];
+    const now = plan.basis[part] as Record<string, unknown> | null;
+    if (JSON.stringify(old) === JSON.stringify(now)) continue;
+    if (old && now && typeof old === 'object' && typeof now === 'object' && !Array.isArray(now)) {
+      for (const key of new Set([...Object.keys(old), ...Object.keys(now)])) {
+        if (JSON.stringify(old[key]) !== JSON.stringify(now[key])) changed.push(`${part === 'settings' ? '' : 'input '}${key}`);
+      }
+    } else {
+      changed.push(part === 'inputs' ? 'input files' : part);
+    }
+  }
+  return changed.length ? `changed: ${changed.join(', ')}` : 'an earlier stage changed';
+}
+
+export interface RunResult {
+  ran: StageName[];
+  skipped: StageName[];
+  db: Database;
+}
+
+/**
+ * Runs stages up to `config.until`. The caller closes `result.db`. Throws LmpipeError('INTERRUPTED')
+ * when `signal` fires; everything committed so far stays and the same command resumes.
+ */
+export async function runPipeline(config: Config, options: RunOptions): Promise<RunResult> {
+  const { stages, reporter, signal } = options;
+  const lock = acquireLock(config.out);
+  const db = openRunDatabase(databasePath(config.out));
+  try {
+    const plans = await planStages(stages, config);
+    const until = config.until ? stageIndex(config.until) : plans.length - 1;
+    const from = config.from ? stageIndex(config.from) : config.fresh ? 0 : -1;
+    if (from >= 0) {
+      for (const plan of plans.slice(from).reverse()) resetStage(db, config.out, plan.stage);
+    }
+    const ran: StageName[] = [];
+    const skipped: StageName[] = [];
+    let upstreamRan = false;
+    for (const plan of plans.slice(0, until + 1)) {
+      const { stage, fingerprint } = plan;
+      const record = loadStage(db, stage.name);
+      if (record?.state === 'done' && record.fingerprint === fingerprint) {
+        reporter.stage(stage.name, 'skip');
+        skipped.push(stage.name);
+        continue;
+      }
+      if (record && record.fingerprint !== fingerprint) {
+        reporter.stage(stage.name, 'redo', upstreamRan ? 'an earlier stage changed' : explainChange(db, plan));
+        resetStage(db, config.out, stage);
+      } else {
+        reporter.stage(stage.name, 'start', record ? 'resuming from its checkpoint' : undefined);
+      }
+      setMeta(db, `basis:${stage.name}`, JSON.stringify(plan.basis));
+      const ctx = { dir: config.out, db, config, fingerprint, signal, log: (m: string) => reporter.log(m, stage.name) };
+      for await (const event of stage.run(ctx)) reporter.progress(stage.name, event);
+      if (signal.aborted) throw interrupted(stage.name);
+      if (loadStage(db, stage.name)?.state !== 'done') {
+        throw new LmpipeError('INTERNAL', 'Stage returned without marking itself done', { stage: stage.name });
+      }
+      reporter.stage(stage.name, 'done');
+      ran.push(stage.name);
+      upstreamRan = true;
+    }
+    return { ran, skipped, db };
+  } catch (error) {
+    db.close();
+    throw error;
+  } finally {
+    lock.release();
+  }
+}
+
+function resetStage(db: Database, dir: string, stage: Stage): void {
+  stage.reset({ dir, db });
+  forgetStage(db, stage.name);
+}
+
+function interrupted(stage: string): LmpipeError {
+  return new LmpipeError('INTERRUPTED', 'Interrupted at a safe point; run the same command again to resume', { stage });
+}
