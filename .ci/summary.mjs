@@ -1,16 +1,27 @@
-// Turns tap's closing "# { total: N, pass: N, fail: N, skip: N }" into the line CI reads:
-// "N passed, N failed, N skipped". With no such line the run is reported as failed.
-import { readFileSync } from 'node:fs';
+// Adds up tap's closing "# { total: N, pass: N, fail: N, skip: N }" and deno test's
+// "ok | N passed | N failed" into the one line CI reads: "N passed, N failed, N skipped".
+// A log with no summary line counts as one failure.
+import { existsSync, readFileSync } from 'node:fs';
 
-const log = readFileSync(process.argv[2], 'utf8');
-const matches = [...log.matchAll(/^# \{ (total: \d+.*?) \}\s*$/gm)];
-if (matches.length === 0) {
-  console.log('0 passed, 1 failed');
-  process.exit(0);
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const file of process.argv.slice(2)) {
+  const log = existsSync(file) ? readFileSync(file, 'utf8').replace(/\x1b\[[0-9;]*m/g, '') : '';
+  const tap = [...log.matchAll(/^# \{ (total: \d+.*?) \}\s*$/gm)].at(-1);
+  const deno = [...log.matchAll(/^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/gm)].at(-1);
+  if (tap) {
+    const fields = Object.fromEntries(tap[1].split(',').map((part) => part.split(':').map((s) => s.trim())).map(([k, v]) => [k, Number(v)]));
+    passed += fields.pass ?? 0;
+    failed += (fields.fail ?? 0) + (fields.total === 0 ? 1 : 0);
+    skipped += (fields.skip ?? 0) + (fields.todo ?? 0);
+  } else if (deno) {
+    passed += Number(deno[1]);
+    failed += Number(deno[2]);
+    skipped += Number(deno[3] ?? 0);
+  } else {
+    failed += 1;
+    console.error(`no test summary found in ${file}`);
+  }
 }
-const fields = Object.fromEntries(
-  matches.at(-1)[1].split(',').map((part) => part.trim().split(':').map((s) => s.trim())).map(([k, v]) => [k, Number(v)]),
-);
-const failed = (fields.fail ?? 0) + (fields.total === 0 ? 1 : 0);
-const skipped = (fields.skip ?? 0) + (fields.todo ?? 0);
-console.log(`${fields.pass ?? 0} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
