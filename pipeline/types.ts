@@ -36,6 +36,12 @@ export interface TextChunk {
   text: string;
   /** True on the first chunk of each document (a file, or one JSON record). */
   documentStart: boolean;
+  /**
+   * True on the last chunk of each document (added by the read stage): a tokenizer emits a token
+   * still held at that point (a word cut by the chunk end). False or absent on a shard's last chunk
+   * when its document continues in the next shard; absent means "unknown": call Tokenizer.end().
+   */
+  documentEnd?: boolean;
   /** File path (or '-') and where the chunk starts: a byte offset for text, a record index for JSON. */
   source: string;
   position: number;
