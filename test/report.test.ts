@@ -1,0 +1,175 @@
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fitZipf, writeReport } from '../pipeline/report.ts';
+import { countsAtRanks, logSpacedRanks, type RankProfile } from '../pipeline/_report-data.ts';
+import { openRunDatabase } from '../storage/schema.ts';
+import { bruteCounts, buildFixture, d2lWords, haveTimeMachine, timeMachineWords } from './_report-fixture.ts';
+
+const tempDir = (t: Test) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+/** A small deterministic generator (mulberry32), so failures reproduce. */
+function random(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+t.test('fitZipf() recovers the exponent of an exact power law', async (t) => {
+  const points = [1, 2, 3, 5, 10, 40, 100, 1000].map((r) => [r, 5000 * r ** -1.3] as const);
+  const fit = fitZipf(points)!;
+  t.ok(Math.abs(fit.alpha - 1.3) < 1e-12, `alpha ${fit.alpha}`);
+  t.ok(Math.abs(fit.c - Math.log(5000)) < 1e-9, `c ${fit.c}`);
+  t.ok(Math.abs(fit.r2 - 1) < 1e-12, `r2 ${fit.r2}`);
+  t.equal(fitZipf([[1, 10]]), undefined, 'one point has no line');
+});
+
+const ORACLE = [
+  'import json, math, sys',
+  'pts = json.load(sys.stdin); xs = [math.log(r) for r, _ in pts]; ys = [math.log(c) for _, c in pts]',
+  'n = len(xs); sx = sum(xs); sy = sum(ys); sxx = sum(x*x for x in xs); sxy = sum(x*y for x, y in zip(xs, ys))',
+  'slope = (n*sxy - sx*sy) / (n*sxx - sx*sx); c = (sy - slope*sx) / n',
+  'pred = [slope*x + c for x in xs]; my = sy / n',
+  'r2 = 1 - sum((y-p)**2 for y, p in zip(ys, pred)) / sum((y-my)**2 for y in ys)',
+  'print(json.dumps([-slope, c, r2]))',
+].join('\n');
+const havePython = spawnSync('python3', ['-c', 'pass']).status === 0;
+
+t.test('fitZipf() agrees with an independent least-squares fit in python3', { skip: havePython ? false : 'python3 not found' }, async (t) => {
+  const next = random(7);
+  const points = Array.from({ length: 60 }, (_, i) => [i + 1, Math.max(1, Math.round(3000 * (i + 1) ** -0.9 * (0.7 + 0.6 * next())))] as const);
+  const python = spawnSync('python3', ['-c', ORACLE], { input: JSON.stringify(points), encoding: 'utf8' });
+  t.equal(python.status, 0, python.stderr);
+  const [alpha, c, r2] = JSON.parse(python.stdout) as number[];
+  const fit = fitZipf(points)!;
+  t.ok(Math.abs(fit.alpha - alpha) < 1e-9, `alpha ${fit.alpha} vs python ${alpha}`);
+  t.ok(Math.abs(fit.c - c) < 1e-9, `c ${fit.c} vs python ${c}`);
+  t.ok(Math.abs(fit.r2 - r2) < 1e-9, `r2 ${fit.r2} vs python ${r2}`);
+});
+
+t.test('countsAtRanks() reads the same counts as sorting every n-gram', async (t) => {
+  const next = random(11);
+  for (let trial = 0; trial < 20; trial++) {
+    const counts = Array.from({ length: 1 + Math.floor(next() * 3000) }, () => 1 + Math.floor(next() ** 4 * 500));
+    const sorted = [...counts].sort((a, b) => b - a);
+    const byCount = new Map<number, number>();
+    for (const c of counts) byCount.set(c, (byCount.get(c) ?? 0) + 1);
+    const profile: RankProfile = {
+      n: 1, distinct: counts.length, total: 0,
+      runs: [...byCount.entries()].sort((a, b) => b[0] - a[0]).map(([count, k]) => ({ count, k })),
+    };
+    const ranks = logSpacedRanks(counts.length);
+    t.equal(ranks[0], 1);
+    t.equal(ranks.at(-1), counts.length);
+    t.same(countsAtRanks(profile, ranks), ranks.map((r) => [r, sorted[r - 1]]), `trial ${trial}`);
+  }
+  t.same(logSpacedRanks(0), []);
+});
+
+t.test('writeReport() on The Time Machine shows the d2l figures and brute-force top n-grams', { skip: haveTimeMachine() ? false : 'timemachine.txt not found' }, async (t) => {
+  const dir = tempDir(t);
+  const words = timeMachineWords();
+  const db = buildFixture(join(dir, 'lmpipe.sqlite'), words, { vocab: true, epochs: 5, samples: ['time traveller <script>alert(1)</script>'] });
+  const { html, svgs } = writeReport(dir, db);
+  db.close();
+  t.same(svgs, [join(dir, 'zipf.svg'), join(dir, 'training.svg')]);
+  const page = readFileSync(html, 'utf8');
+  // Published d2l figures (issue 2): tokens, types, distinct bigrams and trigrams, the top bigram.
+  for (const figure of ['32,775', '4,579', '20,234', '29,882']) t.match(page, `>${figure}<`, `shows ${figure}`);
+  t.match(page, /<code class="tok">of<\/code><code class="tok">the<\/code><\/td><td class="num">309</);
+  const firstSeen = new Map<string, number>();
+  words.forEach((w) => firstSeen.has(w) || firstSeen.set(w, firstSeen.size));
+  for (const n of [1, 2, 3]) {
+    const rank = (key: string) => key.split('\u0001').map((w) => firstSeen.get(w)!);
+    const top = [...bruteCounts(words, n)].sort((a, b) => b[1] - a[1] || _compare(rank(a[0]), rank(b[0]))).slice(0, 10);
+    const cells = top.map(([key, count]) => key.split('\u0001').map((w) => `<code class="tok">${w}</code>`).join('') + `</td><td class="num">${count.toLocaleString('en-US')}<`);
+    const table = page.slice(page.indexOf(`<th colspan="3">${n}-grams</th>`));
+    let at = 0;
+    for (const cell of cells) {
+      const found = table.indexOf(cell, at);
+      t.ok(found > at, `${n}-gram row ${cell.slice(0, 60)} in order`);
+      at = found;
+    }
+  }
+  t.match(page, '<b>4,583</b> entries', 'vocabulary size: 4,579 words plus <unk> and 3 reserved');
+  t.notMatch(page, '<script>', 'sample text is escaped');
+  t.match(page, 'time traveller &#60;script&#62;');
+  t.match(page, '<b>cpu</b>', 'the backend from the runs table');
+  t.match(page, '&#34;hidden&#34;: 256', 'the run settings');
+  const zipf = readFileSync(svgs[0], 'utf8');
+  t.ok(page.includes(zipf), 'report.html inlines exactly the SVG file');
+  const alpha = Number(/fit α = (\d\.\d+)/.exec(zipf)?.[1]);
+  t.ok(alpha > 0.8 && alpha < 1.2, `Zipf α of English words is near 1, got ${alpha}`);
+  const trainingSvg = readFileSync(svgs[1], 'utf8');
+  const lines = [...trainingSvg.matchAll(/<polyline class="series[^"]*" points="([^"]+)"/g)].map((m) => m[1].split(' ').length);
+  t.same(lines, [5, 5], 'one point per epoch for train and valid');
+  t.same(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temp files left behind');
+});
+
+t.test('writeReport() says "not run yet" for every part that is missing', async (t) => {
+  const dir = tempDir(t);
+  const db = buildFixture(join(dir, 'lmpipe.sqlite'), [], {});
+  const { html, svgs } = writeReport(dir, db);
+  db.close();
+  const page = readFileSync(html, 'utf8');
+  for (const part of ['Counting', 'Vocabulary', 'Training', 'Sampling']) t.match(page, `${part}: not run yet`);
+  t.notMatch(page, '<svg', 'no empty charts in the page');
+  t.match(readFileSync(svgs[0], 'utf8'), 'counts not run yet', 'zipf.svg still exists and says why it is empty');
+  t.match(readFileSync(svgs[1], 'utf8'), 'training not run yet');
+});
+
+t.test('writeReport() with counts only draws every counted order up to 3, and no more', async (t) => {
+  const dir = tempDir(t);
+  const db = buildFixture(join(dir, 'lmpipe.sqlite'), d2lWords('a b c a b d a b c e f a b c '.repeat(20)), { order: 5 });
+  writeReport(dir, db);
+  db.close();
+  const zipf = readFileSync(join(dir, 'zipf.svg'), 'utf8');
+  t.same([...zipf.matchAll(/class="series series-\d"/g)].length, 4, 'unigrams, bigrams, trigrams and the fit');
+  const page = readFileSync(join(dir, 'report.html'), 'utf8');
+  t.match(page, '<th colspan="3">5-grams</th>', 'the top tables cover every counted order');
+  t.match(page, 'Training: not run yet');
+});
+
+t.test('writeReport() keeps the Zipf plot small for a large vocabulary and is self-contained', async (t) => {
+  const dir = tempDir(t);
+  const db = openRunDatabase(join(dir, 'lmpipe.sqlite'));
+  db.transaction(() => {
+    const insert = db.prepare('INSERT INTO ngram1 (w1, count) VALUES (?, ?)');
+    for (let r = 1; r <= 200_000; r++) insert.run(r, Math.floor(1e6 / r) + 1);
+  })();
+  writeReport(dir, db);
+  db.close();
+  const zipf = readFileSync(join(dir, 'zipf.svg'), 'utf8');
+  t.ok(zipf.length < 20_000, `zipf.svg is ${zipf.length} bytes for 200,000 types`);
+  t.match(zipf, /fit α = 0\.9\d\d/, 'count ≈ 1e6/rank gives α ≈ 1');
+  const page = readFileSync(join(dir, 'report.html'), 'utf8');
+  t.notMatch(page, /<script|<link|<img|<iframe|url\(|src=/i, 'nothing to load');
+  t.same(page.match(/https?:\/\/[^"'\s<]+/g)?.filter((u) => u !== 'http://www.w3.org/2000/svg') ?? [], [], 'no network address but the SVG namespace');
+});
+
+t.test('writeReport() shows the latest run that has metrics', async (t) => {
+  const dir = tempDir(t);
+  const db = buildFixture(join(dir, 'lmpipe.sqlite'), d2lWords('x y z x y'), { epochs: 3 });
+  db.prepare("INSERT INTO runs VALUES ('run-2', 'wasm', '{}', '2024-02-01T00:00:00Z')").run();
+  db.prepare("INSERT INTO metrics VALUES ('run-2', 1, 10, 'train', 2.0, 7.389, 1234.5)").run();
+  writeReport(dir, db);
+  db.close();
+  const training = readFileSync(join(dir, 'training.svg'), 'utf8');
+  t.match(training, 'Training curve (run-2)');
+  t.match(training, 'median 1,235 tokens/s');
+  t.match(readFileSync(join(dir, 'report.html'), 'utf8'), '<b>wasm</b>', 'backend of the latest run');
+});
+
+function _compare(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}
