@@ -1,0 +1,8 @@
+// Node 20 worker threads do not inherit tsx's loader, so a worker written in TypeScript cannot be
+// started directly: this plain module registers tsx in the thread, then imports the real worker
+// (pipeline/workers.ts passes its URL as workerData.module).
+import { workerData } from 'node:worker_threads';
+import { register } from 'tsx/esm/api';
+
+register();
+await import(workerData.module);

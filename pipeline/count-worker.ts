@@ -1,0 +1,45 @@
+/**
+ * The count worker: for each `{ shard, options }` it receives, it runs read -> tokenize -> count
+ * (stages/_count-shard.ts) and posts back `{ ok, result }` with the result's buffers transferred,
+ * or `{ ok: false, error }`. One job at a time; pipeline/workers.ts feeds it.
+ *
+ * The same module runs as a Node worker thread (through count-worker-bootstrap.mjs) and as a Deno
+ * web Worker.
+ */
+import type { Shard } from './types.ts';
+import { countShard, transferables, type ShardOptions } from '../stages/_count-shard.ts';
+import { serializeError, type WorkerReply } from './workers.ts';
+
+interface Port {
+  post(reply: WorkerReply<unknown>, transfer?: ArrayBuffer[]): void;
+  listen(handle: (message: { shard: Shard; options: ShardOptions }) => void): void;
+}
+
+async function openPort(): Promise<Port> {
+  if (typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined') {
+    const scope = globalThis as unknown as {
+      postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+      onmessage: ((event: MessageEvent) => void) | null;
+    };
+    return {
+      post: (reply, transfer = []) => scope.postMessage(reply, transfer),
+      listen: (handle) => void (scope.onmessage = (event) => handle(event.data)),
+    };
+  }
+  const { parentPort } = await import('node:worker_threads');
+  if (!parentPort) throw new Error('pipeline/count-worker.ts runs as a worker thread, not as a script');
+  return {
+    post: (reply, transfer = []) => parentPort.postMessage(reply, transfer),
+    listen: (handle) => void parentPort.on('message', handle),
+  };
+}
+
+const port = await openPort();
+port.listen(async ({ shard, options }) => {
+  try {
+    const result = await countShard(shard, options);
+    port.post({ ok: true, result }, transferables(result));
+  } catch (error) {
+    port.post({ ok: false, error: serializeError(error) });
+  }
+});

@@ -1,0 +1,202 @@
+/**
+ * The worker pool: runs one job per shard on a pool of threads and yields the results strictly in
+ * shard order, whatever order they finish in.
+ *
+ *   for await (const counts of workers(shards, { workers: 2, options: { order: 3, ... } })) merge(counts);
+ *
+ * - Backpressure: p-queue holds at most `workers` jobs waiting, and at most `2 * workers` results
+ *   wait for the consumer, so a slow consumer (the merger, SQLite) bounds memory.
+ * - One module runs under both runtimes: Node 20 starts `worker_threads` through a bootstrap that
+ *   registers tsx (tsx does not register itself inside worker threads); Deno starts a web Worker on
+ *   the .ts module directly. Results come back with their buffers transferred, not copied.
+ * - A worker that throws fails its shard with the error it threw (an LmpipeError keeps its code,
+ *   file and position). A worker that dies (crash, exit, out of memory) is replaced and its shard
+ *   retried once; dying twice fails the run with an LmpipeError naming the shard's file and range.
+ *   Never a silent partial count.
+ */
+import PQueue from 'p-queue';
+import { LmpipeError, type ErrorCode } from './errors.ts';
+import type { Shard } from './types.ts';
+
+export interface WorkersOptions<O> {
+  /** Threads to start. */
+  workers: number;
+  /** Sent with every shard: `{ shard, options }`. */
+  options: O;
+  /** The worker module (default: pipeline/count-worker.ts). */
+  module?: URL;
+  signal?: AbortSignal;
+  /** Told when a worker died and its shard is being retried. */
+  log?(message: string): void;
+}
+
+/** What a worker posts back for one job. */
+export type WorkerReply<R> = { ok: true; result: R } | { ok: false; error: SerializedError };
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: ErrorCode;
+  stage?: string;
+  file?: string;
+  position?: string;
+}
+
+interface Thread {
+  readonly dead: boolean;
+  run(message: unknown): Promise<unknown>;
+  terminate(): void;
+}
+
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
+const COUNT_WORKER = new URL('./count-worker.ts', import.meta.url);
+
+export async function* workers<R>(
+  shards: Iterable<Shard>,
+  options: WorkersOptions<unknown>,
+): AsyncGenerator<R> {
+  const size = options.workers;
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`Expected \`--workers\` to be an integer of at least 1, got \`${size}\``);
+  const module = options.module ?? COUNT_WORKER;
+  const idle: Thread[] = [];
+  for (let i = 0; i < size; i++) idle.push(await _startThread(module));
+  const queue = new PQueue({ concurrency: size });
+  const results: Array<Promise<R>> = [];
+  const job = async (shard: Shard): Promise<R> => {
+    let thread = idle.pop()!;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (thread.dead) thread = await _startThread(module);
+        try {
+          return (await thread.run({ shard, options: options.options })) as R;
+        } catch (error) {
+          if (!(error instanceof ThreadDied) || attempt === 2 || options.signal?.aborted) throw _shardError(shard, error);
+          options.log?.(`A count worker died on shard ${shard.index} of ${shard.path} (${error.message}); retrying it`);
+        }
+      }
+    } finally {
+      idle.push(thread);
+    }
+  };
+  try {
+    for (const shard of shards) {
+      if (options.signal?.aborted) break;
+      await queue.onSizeLessThan(size);
+      const result = queue.add(() => job(shard)) as Promise<R>;
+      // Handled when its turn comes; this only keeps an early failure from being "unhandled".
+      result.catch(() => {});
+      results.push(result);
+      if (results.length >= 2 * size) yield await results.shift()!;
+    }
+    while (results.length > 0) yield await results.shift()!;
+  } finally {
+    queue.clear();
+    for (const thread of idle) thread.terminate();
+    // Jobs still running release their threads when they settle; terminate those too.
+    void queue.onIdle().then(() => idle.forEach((thread) => thread.terminate()));
+  }
+}
+
+/** A worker thread that stopped without replying (crashed, exited, was terminated). */
+class ThreadDied extends Error {}
+
+function _shardError(shard: Shard, error: unknown): Error {
+  const range = shard.format === 'text' ? `bytes ${shard.start}-${shard.end}` : undefined;
+  if (error instanceof ThreadDied) {
+    return new LmpipeError('INTERNAL', `A count worker died twice on shard ${shard.index} (${error.message})`, {
+      stage: 'count', file: shard.path, position: range,
+    });
+  }
+  return error as Error;
+}
+
+function _revive(error: SerializedError): Error {
+  if (error.code) {
+    return new LmpipeError(error.code, error.message, { stage: error.stage, file: error.file, position: error.position });
+  }
+  const Type = error.name === 'TypeError' ? TypeError : error.name === 'RangeError' ? RangeError : Error;
+  return new Type(error.message);
+}
+
+/** Turns a thrown value into something postMessage can carry. */
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof LmpipeError) {
+    return { name: error.name, message: error.message, code: error.code, stage: error.stage, file: error.file, position: error.position };
+  }
+  if (error instanceof Error) return { name: error.name, message: error.stack ?? error.message };
+  return { name: 'Error', message: String(error) };
+}
+
+async function _startThread(module: URL): Promise<Thread> {
+  return isDeno ? _startWebWorker(module) : await _startNodeWorker(module);
+}
+
+/**
+ * One job at a time per thread: `pending` is the job in flight. A thread that dies rejects it with
+ * ThreadDied and refuses further jobs.
+ */
+function _thread(post: (message: unknown) => void, terminate: () => void) {
+  let pending: { resolve(value: unknown): void; reject(error: Error): void } | undefined;
+  let dead: string | undefined;
+  const thread = {
+    get dead() {
+      return dead !== undefined;
+    },
+    run(message: unknown): Promise<unknown> {
+      if (dead) return Promise.reject(new ThreadDied(dead));
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        post(message);
+      });
+    },
+    terminate() {
+      thread.died('terminated');
+      terminate();
+    },
+    reply(reply: WorkerReply<unknown>) {
+      const job = pending;
+      pending = undefined;
+      if (reply.ok) job?.resolve(reply.result);
+      else job?.reject(_revive(reply.error));
+    },
+    died(reason: string) {
+      dead ??= reason;
+      const job = pending;
+      pending = undefined;
+      job?.reject(new ThreadDied(reason));
+    },
+  };
+  return thread;
+}
+
+async function _startNodeWorker(module: URL): Promise<Thread> {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(new URL('./count-worker-bootstrap.mjs', import.meta.url), { workerData: { module: module.href } });
+  // A busy worker keeps the process alive (the main thread may be waiting on nothing else); an
+  // idle one must not.
+  const post = (message: unknown) => {
+    worker.ref();
+    worker.postMessage(message);
+  };
+  const thread = _thread(post, () => void worker.terminate());
+  worker.on('message', (reply: WorkerReply<unknown>) => {
+    worker.unref();
+    thread.reply(reply);
+  });
+  worker.on('error', (error) => thread.died(`it threw ${error.message}`));
+  worker.on('exit', (code) => thread.died(`it exited with code ${code}`));
+  worker.unref();
+  return thread;
+}
+
+function _startWebWorker(module: URL): Thread {
+  const worker = new Worker(module, { type: 'module' });
+  const thread = _thread((message) => worker.postMessage(message), () => worker.terminate());
+  worker.onmessage = (event: MessageEvent<WorkerReply<unknown>>) => thread.reply(event.data);
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    thread.died(`it threw ${event.message}`);
+    worker.terminate();
+  };
+  return thread;
+}

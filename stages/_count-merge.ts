@@ -1,0 +1,208 @@
+/**
+ * The count stage's main-thread merger. Shards arrive strictly in index order; for each one it
+ *  - maps the shard's local ids to global ids (first-occurrence order over the whole corpus: a
+ *    token new to the corpus gets the next id, in the shard's own first-occurrence order),
+ *  - adds the shard's n-gram counts to the global typed-array tables,
+ *  - counts the n-grams that cross the cut into the previous shard: the running context (the last
+ *    order-1 tokens of the open document), one ' ' when the char tokenizer saw whitespace at the
+ *    cut, and the shard's head. Each such n-gram is counted once, at the shard holding its last
+ *    token; the ' ' is a real token occurrence, in the counts and in the stream,
+ *  - returns the shard's stream in global ids (with that ' ' in front) for tokens.bin.
+ * Everything it needs to continue after a kill is in `state`, which goes into the checkpoint
+ * together with the counts spilled so far.
+ */
+import type { Shard, ShardCounts } from '../pipeline/types.ts';
+import type { CountBatch, NgramRows } from '../storage/counts.ts';
+import { HASH_SEED, hashFinish, hashKey, hashStep, NgramTable, UnigramCounts } from './_count-table.ts';
+
+/** The merger's resumable state, stored in the count checkpoint. */
+export interface MergeState {
+  shardsDone: number;
+  /** Bytes of tokens.bin that the committed counts cover. */
+  streamBytes: number;
+  /** Global ids of the last order-1 tokens of the document still open at the last cut. */
+  context: number[];
+  /** Whitespace (char tokenizer) at the last cut, not yet turned into a ' ' token. */
+  pendingGap: boolean;
+  /** N-gram occurrences per order, committed and pending. */
+  totals: number[];
+  documents: number;
+  bytes: number;
+  invalidUtf8: number;
+  skippedRecords: number;
+}
+
+/** The gap token the char tokenizer's whitespace runs become. */
+const SPACE = ' ';
+
+export class CountMerger {
+  readonly order: number;
+  readonly state: MergeState;
+  private readonly dictionary = new Map<string, number>();
+  /** Ids below this are in the tokens table. */
+  private savedTokens: number;
+  private newTokens: string[] = [];
+  private unigrams = new UnigramCounts();
+  private tables: NgramTable[] = [];
+
+  constructor(order: number, options: { tokens?: readonly string[]; state?: MergeState } = {}) {
+    this.order = order;
+    const tokens = options.tokens ?? [];
+    tokens.forEach((token, id) => this.dictionary.set(token, id));
+    this.savedTokens = tokens.length;
+    this.state = options.state ?? {
+      shardsDone: 0, streamBytes: 0, context: [], pendingGap: false,
+      totals: new Array(order).fill(0), documents: 0, bytes: 0, invalidUtf8: 0, skippedRecords: 0,
+    };
+    this.resetTables();
+  }
+
+  /** Distinct tokens so far. */
+  get tokenCount(): number {
+    return this.dictionary.size;
+  }
+
+  /** Bytes held by the in-memory tables. */
+  get bytes(): number {
+    return this.unigrams.bytes + this.tables.reduce((sum, table) => sum + (table?.bytes ?? 0), 0);
+  }
+
+  /** The most bytes the tables would hold while merging `counts` (an upper bound). */
+  peakBytes(counts: ShardCounts): number {
+    let peak = this.unigrams.peakBytes(this.dictionary.size + counts.tokens.length + 1);
+    for (let n = 2; n <= this.order; n++) peak += this.tables[n].peakBytes(counts.counts[n - 1].length + n);
+    return peak;
+  }
+
+  /** Merges one shard (the next in index order) and returns its stream in global ids. */
+  merge(shard: Shard, counts: ShardCounts): Int32Array {
+    const state = this.state;
+    if (shard.index !== state.shardsDone) {
+      throw new RangeError(`Expected shard ${state.shardsDone} next, got shard ${shard.index}`);
+    }
+    if (!shard.continuesDocument) {
+      state.context = [];
+      state.pendingGap = false;
+    }
+    const gap = shard.continuesDocument && (state.pendingGap || counts.leadingGap) &&
+      state.context.length > 0 && counts.head.length > 0;
+    // The ' ' occurs before the shard's tokens, so it takes its global id first.
+    const space = gap ? this.globalId(SPACE) : -1;
+    const map = Int32Array.from(counts.tokens, (token) => this.globalId(token));
+    const unigramKeys = counts.keys[0];
+    const unigramCounts = counts.counts[0];
+    for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
+    for (let n = 2; n <= this.order; n++) this.addMapped(this.tables[n], counts.keys[n - 1], counts.counts[n - 1], map);
+    const head = Int32Array.from(counts.head, (id) => map[id]);
+    if (shard.continuesDocument) this.addAcrossCut(state.context, gap ? [space] : [], head);
+    const stream = new Int32Array(counts.stream.length + (gap ? 1 : 0));
+    let p = 0;
+    if (gap) stream[p++] = space;
+    for (let i = 0; i < counts.stream.length; i++) stream[p++] = map[counts.stream[i]];
+    this.advanceContext(shard, counts, stream);
+    state.shardsDone++;
+    state.documents += counts.documents;
+    state.bytes += counts.bytes;
+    state.invalidUtf8 += counts.invalidUtf8;
+    state.skippedRecords += (counts as ShardCounts & { skippedRecords?: number }).skippedRecords ?? 0;
+    return stream;
+  }
+
+  private globalId(token: string): number {
+    let id = this.dictionary.get(token);
+    if (id === undefined) {
+      id = this.dictionary.size;
+      this.dictionary.set(token, id);
+      this.newTokens.push(token);
+    }
+    return id;
+  }
+
+  private addMapped(table: NgramTable, keys: Int32Array, counts: Float64Array, map: Int32Array): void {
+    const n = table.order;
+    const key = new Int32Array(n);
+    for (let row = 0, base = 0; row < counts.length; row++, base += n) {
+      let state = HASH_SEED;
+      for (let k = n - 1; k >= 0; k--) {
+        key[k] = map[keys[base + k]];
+        state = hashStep(state, key[k]);
+      }
+      table.add(key, 0, hashFinish(state), counts[row]);
+    }
+  }
+
+  /**
+   * Counts the n-grams of `context + gap + head` that end in gap or head and start in context or
+   * gap: those inside context were counted before, those inside head by the worker.
+   */
+  private addAcrossCut(context: readonly number[], gap: readonly number[], head: Int32Array): void {
+    const sequence = Int32Array.from([...context, ...gap, ...head]);
+    const left = context.length + gap.length;
+    for (let end = context.length; end < sequence.length; end++) {
+      for (let n = 1; n <= this.order && n <= end + 1; n++) {
+        const start = end - n + 1;
+        if (start >= left) continue;
+        if (n === 1) this.unigrams.add(sequence[start], 1);
+        else this.tables[n].add(sequence, start, hashKey(sequence, start, n), 1);
+      }
+    }
+  }
+
+  /** The context and gap the next shard continues from. */
+  private advanceContext(shard: Shard, counts: ShardCounts, stream: Int32Array): void {
+    const state = this.state;
+    const edge = this.order - 1;
+    if (counts.documents === 0 && shard.continuesDocument) {
+      // No document starts here: the open document runs through the whole shard.
+      const joined = [...state.context, ...stream.subarray(Math.max(0, stream.length - edge))];
+      state.context = edge === 0 ? [] : joined.slice(-edge);
+      state.pendingGap = counts.stream.length === 0
+        ? state.pendingGap || counts.leadingGap || counts.trailingGap
+        : counts.trailingGap;
+    } else {
+      // The tail is the end of the shard's stream: its last document's last tokens.
+      state.context = Array.from(stream.subarray(stream.length - counts.tail.length));
+      state.pendingGap = counts.trailingGap;
+    }
+  }
+
+  /**
+   * Everything counted since the last call, for saveCounts; the tables start empty again. The
+   * returned rows view the old tables, which nothing else references any more.
+   */
+  takeBatch(): CountBatch {
+    const batch: CountBatch = { firstTokenId: this.savedTokens, tokens: this.newTokens, ngrams: this.rows() };
+    for (let n = 1; n <= this.order; n++) {
+      this.state.totals[n - 1] += n === 1 ? this.unigrams.total : this.tables[n].total;
+    }
+    this.savedTokens = this.dictionary.size;
+    this.newTokens = [];
+    this.resetTables();
+    return batch;
+  }
+
+  private rows(): NgramRows[] {
+    const unigrams = this.unigrams;
+    const ids = Int32Array.from({ length: unigrams.size }, (_, id) => id);
+    const rows: NgramRows[] = [{ order: 1, keys: ids, counts: unigrams.counts, rows: occupied(unigrams.counts, unigrams.size) }];
+    for (let n = 2; n <= this.order; n++) {
+      const table = this.tables[n];
+      rows.push({ order: n, keys: table.keys, counts: table.counts, rows: occupied(table.counts, table.size) });
+    }
+    return rows;
+  }
+
+  private resetTables(): void {
+    this.unigrams = new UnigramCounts(Math.max(1024, this.dictionary.size));
+    this.tables = [];
+    for (let n = 2; n <= this.order; n++) this.tables[n] = new NgramTable(n, 1 << 12);
+  }
+}
+
+/** Indices of the non-zero entries among counts[0 .. length), `size` of them. */
+function occupied(counts: Float64Array, size: number): Int32Array {
+  const rows = new Int32Array(size);
+  let row = 0;
+  for (let i = 0; i < counts.length && row < size; i++) if (counts[i] !== 0) rows[row++] = i;
+  return rows.subarray(0, row);
+}

@@ -1,0 +1,151 @@
+/**
+ * The count stage's run: plan shards, count them in workers, merge in order, spill to SQLite,
+ * resume after a kill. See stages/count.ts for the stage object and the on-disk contract.
+ *
+ * A checkpoint is one transaction (storage/counts.ts saveCounts): the new tokens, every count
+ * merged since the previous checkpoint, and the merger's state (shards done, tokens.bin length,
+ * context of the open document). tokens.bin is written before that commit and truncated back to the
+ * committed length on resume, so a kill at any instant loses nothing and counts nothing twice.
+ */
+import { closeSync, existsSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { LmpipeError } from '../pipeline/errors.ts';
+import type { Shard, ShardCounts, StageContext, StageEvent } from '../pipeline/types.ts';
+import { workers } from '../pipeline/workers.ts';
+import { clearCounts, finishCounts, loadTokens, saveCounts } from '../storage/counts.ts';
+import { loadStage } from '../storage/stages.ts';
+import { countShard, type ShardOptions } from './_count-shard.ts';
+import { CountMerger, type MergeState } from './_count-merge.ts';
+import { planShards } from './read.ts';
+
+export interface RunCountOptions {
+  /** Commit at least this often (ms): bounds the work a kill loses. */
+  checkpointMs?: number;
+  /** Worker module, for tests that need a worker that crashes. */
+  workerModule?: URL;
+}
+
+interface CountCheckpointRecord extends MergeState {
+  version: 1;
+  /** Distinct tokens committed (rows of `tokens`): checked on resume. */
+  tokens: number;
+}
+
+const MIB = 1 << 20;
+
+export const tokensPath = (dir: string) => join(dir, 'tokens.bin');
+
+/** Deletes everything the count stage wrote (the runner forgets the stage record). */
+export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
+  clearCounts(ctx.db);
+  if (existsSync(tokensPath(ctx.dir))) truncateSync(tokensPath(ctx.dir), 0);
+}
+
+export async function* runCount(ctx: StageContext, options: RunCountOptions = {}): AsyncGenerator<StageEvent> {
+  const { checkpointMs, workerModule } = { checkpointMs: 30_000, ...options };
+  const { config, db, fingerprint, signal } = ctx;
+  const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)) });
+  const total = shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
+  const saved = loadStage<CountCheckpointRecord>(db, 'count');
+  if (saved?.state === 'done' && saved.fingerprint === fingerprint) return;
+  const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 1 ? saved.checkpoint : undefined;
+  if (!resume) resetCount(ctx);
+  const merger = new CountMerger(config.order, resume ? { tokens: loadTokens(db), state: _stateOf(resume) } : {});
+  if (resume && merger.tokenCount !== resume.tokens) {
+    throw new LmpipeError('STATE', `Expected ${resume.tokens} tokens in the database, found ${merger.tokenCount}; run again with --fresh`, { stage: 'count' });
+  }
+  const fd = _openStream(ctx.dir, merger.state.streamBytes);
+  const budget = config.memoryMb * MIB;
+  let uncommitted = 0;
+  const commit = () => {
+    uncommitted = 0;
+    const batch = merger.takeBatch();
+    const record: CountCheckpointRecord = { version: 1, ...merger.state, tokens: merger.tokenCount };
+    saveCounts(db, batch, { fingerprint, record });
+  };
+  let done = shards.slice(0, merger.state.shardsDone).reduce((sum, shard) => sum + shard.end - shard.start, 0);
+  try {
+    yield { done, total, unit: 'bytes' };
+    let committedAt = Date.now();
+    for await (const counts of _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule)) {
+      // Spill first when merging this shard could take the tables past the budget.
+      if (uncommitted > 0 && merger.peakBytes(counts) > budget) commit();
+      const stream = merger.merge(shards[counts.index], counts);
+      uncommitted++;
+      _writeAll(fd, new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength));
+      merger.state.streamBytes += stream.byteLength;
+      done += counts.bytes;
+      if (signal.aborted || Date.now() - committedAt >= checkpointMs) {
+        commit();
+        committedAt = Date.now();
+      }
+      yield { done, total, unit: 'bytes' };
+      if (signal.aborted) return;
+    }
+    commit();
+  } finally {
+    closeSync(fd);
+  }
+  _finish(ctx, merger);
+}
+
+function _stateOf(record: CountCheckpointRecord): MergeState {
+  const { version: _version, tokens: _tokens, ...state } = record;
+  return state;
+}
+
+/**
+ * Shard counts in index order: in this thread for one worker (or standard input), else in the pool.
+ * An abort stops between shards (never inside one), so the caller can commit and return.
+ */
+function _countShards(shards: Shard[], ctx: StageContext, module?: URL): AsyncIterable<ShardCounts> {
+  const { tokenizer, lowercase, jsonField, order, workers: size } = ctx.config;
+  const options: ShardOptions = { tokenizer, lowercase, jsonField, order };
+  // A worker thread cannot read the process's standard input.
+  if (size === 1 || shards.some((shard) => shard.format === 'stdin')) {
+    return (async function* () {
+      for (const shard of shards) {
+        if (ctx.signal.aborted) return;
+        yield await countShard(shard, options);
+      }
+    })();
+  }
+  return workers<ShardCounts>(shards, { workers: size, options, module, signal: ctx.signal, log: ctx.log });
+}
+
+/** Opens tokens.bin for appending after cutting it back to what the last checkpoint covers. */
+function _openStream(dir: string, bytes: number): number {
+  const path = tokensPath(dir);
+  const size = existsSync(path) ? statSync(path).size : 0;
+  if (size < bytes) {
+    throw new LmpipeError('STATE', `Expected ${path} to hold at least ${bytes} bytes, found ${size}; run again with --fresh`, { stage: 'count' });
+  }
+  if (existsSync(path)) truncateSync(path, bytes);
+  return openSync(path, 'a');
+}
+
+function _writeAll(fd: number, bytes: Uint8Array): void {
+  for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+}
+
+function _finish(ctx: StageContext, merger: CountMerger): void {
+  const { config, db, fingerprint } = ctx;
+  const state = merger.state;
+  const meta: Record<string, string> = {
+    tokenizer: config.tokenizer,
+    order: String(config.order),
+    lowercase: String(config.lowercase),
+    jsonField: config.jsonField,
+    inputs: JSON.stringify(config.input),
+    tokens: String(state.totals[0]),
+    documents: String(state.documents),
+    bytes: String(state.bytes),
+    invalidUtf8: String(state.invalidUtf8),
+  };
+  const record = { version: 1, ...state, tokens: merger.tokenCount };
+  const distinct = finishCounts(db, { fingerprint, order: config.order, meta, totals: state.totals, checkpoint: record });
+  if (state.invalidUtf8 > 0) ctx.log(`Replaced ${state.invalidUtf8} invalid UTF-8 sequences with U+FFFD`);
+  if (state.skippedRecords > 0) ctx.log(`Skipped ${state.skippedRecords} JSON records without the \`${config.jsonField}\` field`);
+  ctx.log(`Counted ${state.totals[0]} tokens (${merger.tokenCount} distinct) in ${state.documents} documents; ` +
+    distinct.map((rows, i) => `${rows} distinct ${i + 1}-grams`).join(', '));
+}

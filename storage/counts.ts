@@ -1,0 +1,168 @@
+/**
+ * Storage for the count stage: the `tokens` dictionary and the `ngram1..5` tables. Counts arrive in
+ * batches (spills) and merge by UPSERT, so a run can spill as often as its memory budget needs and
+ * a resumed run adds to what a killed one committed.
+ *
+ * saveCounts(db, batch, checkpoint)
+ *   One transaction: inserts the new tokens, adds each n-gram's count to its row (inserting it when
+ *   new) and records the stage checkpoint, so counts and progress can never disagree.
+ *     saveCounts(db, { firstTokenId: 0, tokens: ['of', 'the'], ngrams: [rows1, rows2] },
+ *       { fingerprint, record: { shardsDone: 3 } });
+ *
+ * finishCounts(db, options)
+ *   One transaction: "top k by count" indexes, the `meta` keys that describe the counts, and the
+ *   stage marked done. Returns the distinct n-grams per order.
+ *
+ * loadTokens(db) -> string[]        every token by id (ids are dense, first-occurrence order)
+ * clearCounts(db)                   deletes tokens, n-grams, their indexes and the count meta keys
+ */
+import type { Database } from './driver.ts';
+import { MAX_ORDER } from './schema.ts';
+import { markDone, saveCheckpoint } from './stages.ts';
+
+/** Rows to write for one order: row r's key is keys[r*order .. r*order+order), its count counts[r]. */
+export interface NgramRows {
+  order: number;
+  keys: Int32Array;
+  counts: Float64Array;
+  /** Which rows to write (the occupied slots of a hash table). */
+  rows: Int32Array;
+}
+
+export interface CountBatch {
+  /** Id of tokens[0]; the tokens continue the dictionary densely. */
+  firstTokenId: number;
+  tokens: readonly string[];
+  ngrams: readonly NgramRows[];
+}
+
+export interface CountCheckpoint {
+  fingerprint: string;
+  record: object;
+}
+
+/** Keys written by finishCounts (plus `total_n` and `distinct_n` for each order n). */
+export const COUNT_META_KEYS = ['tokenizer', 'order', 'lowercase', 'jsonField', 'inputs', 'tokens', 'documents', 'bytes', 'invalidUtf8'];
+
+/** Rows per multi-row INSERT: fewer statements to step, well under SQLite's 32766 parameters. */
+const ROWS_PER_STATEMENT = 256;
+
+const columns = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
+
+function upsertSql(order: number, rows: number): string {
+  const keys = columns(order);
+  const tuple = `(${new Array(order + 1).fill('?').join(',')})`;
+  return `INSERT INTO ngram${order} (${keys.join(', ')}, count) VALUES ${new Array(rows).fill(tuple).join(',')}
+    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET count = count + excluded.count`;
+}
+
+export function saveCounts(db: Database, batch: CountBatch, checkpoint: CountCheckpoint): void {
+  db.transaction(() => {
+    const insertToken = db.prepare('INSERT INTO tokens (id, token) VALUES (?, ?)');
+    batch.tokens.forEach((token, i) => insertToken.run(batch.firstTokenId + i, token));
+    for (const rows of batch.ngrams) _upsertRows(db, rows);
+    saveCheckpoint(db, 'count', checkpoint.fingerprint, checkpoint.record);
+  })();
+}
+
+function _upsertRows(db: Database, { order, keys, counts, rows }: NgramRows): void {
+  if (rows.length === 0) return;
+  // Keys sorted ascending insert into the WITHOUT ROWID b-tree about twice as fast as random ones.
+  const sorted = _sortRows(keys, order, rows);
+  const many = db.prepare(upsertSql(order, ROWS_PER_STATEMENT));
+  const params = new Array<number>(ROWS_PER_STATEMENT * (order + 1));
+  let r = 0;
+  for (; r + ROWS_PER_STATEMENT <= sorted.length; r += ROWS_PER_STATEMENT) {
+    let p = 0;
+    for (let j = r; j < r + ROWS_PER_STATEMENT; j++) {
+      const row = sorted[j];
+      for (let k = 0; k < order; k++) params[p++] = keys[row * order + k];
+      params[p++] = counts[row];
+    }
+    many.run(...params);
+  }
+  if (r === sorted.length) return;
+  const rest = db.prepare(upsertSql(order, sorted.length - r));
+  const tail: number[] = [];
+  for (; r < sorted.length; r++) {
+    const row = sorted[r];
+    for (let k = 0; k < order; k++) tail.push(keys[row * order + k]);
+    tail.push(counts[row]);
+  }
+  rest.run(...tail);
+}
+
+/** LSD radix sort of `rows` by their keys (16-bit digits, last column first): linear, stable. */
+function _sortRows(keys: Int32Array, order: number, rows: Int32Array): Int32Array {
+  let from = Int32Array.from(rows);
+  let to = new Int32Array(rows.length);
+  const buckets = new Int32Array(1 << 16);
+  for (let column = order - 1; column >= 0; column--) {
+    let max = 0;
+    for (let i = 0; i < from.length; i++) max = Math.max(max, keys[from[i] * order + column]);
+    for (let shift = 0; shift === 0 || max >>> shift !== 0; shift += 16) {
+      buckets.fill(0);
+      for (let i = 0; i < from.length; i++) buckets[(keys[from[i] * order + column] >>> shift) & 0xffff]++;
+      for (let b = 0, sum = 0; b < buckets.length; b++) {
+        const size = buckets[b];
+        buckets[b] = sum;
+        sum += size;
+      }
+      for (let i = 0; i < from.length; i++) {
+        const row = from[i];
+        to[buckets[(keys[row * order + column] >>> shift) & 0xffff]++] = row;
+      }
+      [from, to] = [to, from];
+    }
+  }
+  return from;
+}
+
+export function loadTokens(db: Database): string[] {
+  const tokens: string[] = [];
+  for (const row of db.prepare('SELECT id, token FROM tokens ORDER BY id').iterate()) {
+    if (row.id !== tokens.length) throw new RangeError(`Expected dense token ids in ${db.path}, got id ${row.id} at ${tokens.length}`);
+    tokens.push(row.token);
+  }
+  return tokens;
+}
+
+export interface FinishOptions {
+  fingerprint: string;
+  order: number;
+  /** Values for COUNT_META_KEYS; `total_n` for each order comes from `totals`. */
+  meta: Record<string, string>;
+  totals: readonly number[];
+  checkpoint: object;
+}
+
+export function finishCounts(db: Database, options: FinishOptions): number[] {
+  return db.transaction(() => {
+    const distinct: number[] = [];
+    const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    for (const [key, value] of Object.entries(options.meta)) setMeta.run(key, value);
+    for (let n = 1; n <= options.order; n++) {
+      // "top k by count" and Zipf queries scan this index instead of sorting millions of rows.
+      db.exec(`CREATE INDEX IF NOT EXISTS ngram${n}_by_count ON ngram${n}(count DESC)`);
+      distinct.push(Number(db.prepare(`SELECT count(*) AS rows FROM ngram${n}`).get()!.rows));
+      setMeta.run(`total_${n}`, String(options.totals[n - 1] ?? 0));
+      setMeta.run(`distinct_${n}`, String(distinct[n - 1]));
+    }
+    markDone(db, 'count', options.fingerprint, options.checkpoint);
+    return distinct;
+  })();
+}
+
+export function clearCounts(db: Database): void {
+  db.transaction(() => {
+    db.exec('DELETE FROM tokens');
+    for (let n = 1; n <= MAX_ORDER; n++) {
+      db.exec(`DROP INDEX IF EXISTS ngram${n}_by_count`);
+      db.exec(`DELETE FROM ngram${n}`);
+    }
+    const keys = [...COUNT_META_KEYS];
+    for (let n = 1; n <= MAX_ORDER; n++) keys.push(`total_${n}`, `distinct_${n}`);
+    const remove = db.prepare('DELETE FROM meta WHERE key = ?');
+    for (const key of keys) remove.run(key);
+  })();
+}
