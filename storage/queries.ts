@@ -122,8 +122,10 @@ export function queries(db: Database): Queries {
 
   function totals(n: number): { total: number; distinct: number } {
     checkOrder(n);
-    // One scan of the table; the count stage's meta totals would make this free, but an older or
-    // hand-built database may lack them, and both give the same numbers.
+    // The count stage records both when it finishes (and deletes them when it starts over); a
+    // database without them (older, or built by hand) costs one scan of the table.
+    const [total, distinct] = [meta(`total_${n}`), meta(`distinct_${n}`)];
+    if (total !== undefined && distinct !== undefined) return { total: Number(total), distinct: Number(distinct) };
     const row = statement(`SELECT coalesce(sum(count), 0) AS total, count(*) AS distinct_ FROM ngram${n}`).get()!;
     return { total: Number(row.total), distinct: Number(row.distinct_) };
   }
