@@ -1,0 +1,155 @@
+/**
+ * The ingest benchmark: MB/s and peak RSS of read + tokenize (d2l-word) + count 1..3-grams + SQLite
+ * write through lmpipe's own CLI, against, on the same file in the same run, the d2l-style Python
+ * `collections.Counter` script (bench/counter.py, also writing SQLite) and a plain read-and-split in
+ * Node (bench/read-split.ts, the ceiling). Each tool runs as its own process, timed from spawn to
+ * exit, so start-up costs count for everyone; peak RSS comes from `/usr/bin/time -v` when present,
+ * else from polling the child's /proc VmHWM.
+ *
+ * Every tool reports its token count (and Python and lmpipe their distinct n-grams per order); a
+ * mismatch is recorded as `agrees: false` and printed, so a fast wrong answer cannot pass unseen.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openDatabase } from '../storage/driver.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const TIME = '/usr/bin/time';
+
+export interface Measurement {
+  name: string;
+  command: string;
+  seconds: number;
+  mbPerS: number;
+  peakRssMb: number | null;
+  tokens: number | null;
+  distinct: number[] | null;
+  /** Same tokens (and distinct n-grams where reported) as the Python baseline. */
+  agrees: boolean | null;
+  exitCode: number;
+  details?: Record<string, unknown>;
+}
+
+export interface IngestOptions {
+  workers?: number[];
+  python?: boolean;
+  order?: number;
+  log?: (line: string) => void;
+}
+
+export async function benchIngest(file: string, options: IngestOptions = {}): Promise<Measurement[]> {
+  const { workers = [1, 2], python = true, order = 3, log = () => {} } = { ...options };
+  const bytes = readFileSync(file).length;
+  const scratch = mkdtempSync(join(tmpdir(), 'lmpipe-bench-'));
+  const node = [process.execPath, '--import', 'tsx'];
+  const results: Measurement[] = [];
+  try {
+    const run = async (name: string, argv: string[], parse: (stdout: string) => Partial<Measurement>) => {
+      log(`running ${name} ...`);
+      const r = await _measure(argv);
+      const m: Measurement = {
+        name, command: argv.map((a) => (a === process.execPath ? 'node' : a.replace(scratch, '$TMP').replace(ROOT, ''))).join(' '),
+        seconds: r.seconds, mbPerS: bytes / 1e6 / r.seconds, peakRssMb: r.peakRssMb,
+        tokens: null, distinct: null, agrees: null, exitCode: r.exitCode,
+        ...(r.exitCode === 0 ? parse(r.stdout) : { details: { stderr: r.stderr.slice(-2000) } }),
+      };
+      log(`  ${m.seconds.toFixed(1)} s, ${m.mbPerS.toFixed(2)} MB/s, peak RSS ${m.peakRssMb ?? '?'} MB${r.exitCode ? `, exit ${r.exitCode}` : ''}`);
+      results.push(m);
+      return m;
+    };
+    await run('Node read + split (ceiling)', [...node, join(ROOT, 'bench/read-split.ts'), file], (out) => ({ tokens: JSON.parse(out).tokens }));
+    const entry = _pipelineEntry(node);
+    if (entry.endsWith('count-only.ts')) log('scripts/run-pipeline.ts does not load yet: using bench/count-only.ts (count stage alone)');
+    for (const w of workers) {
+      const out = join(scratch, `lmpipe-w${w}`);
+      const argv = [...node, entry, '--input', file, '--out', out, '--tokenizer', 'd2l-word',
+        '--order', String(order), '--until', 'count', '--fresh', '--quiet', '--workers', String(w)];
+      await run(`lmpipe, ${w} worker${w > 1 ? 's' : ''}`, argv, () => _lmpipeCounts(join(out, 'lmpipe.sqlite'), order));
+      rmSync(out, { recursive: true, force: true });
+    }
+    if (python) {
+      const argv = ['python3', join(ROOT, 'bench/counter.py'), file, '--order', String(order), '--sqlite', join(scratch, 'python.sqlite')];
+      const m = await run('Python Counter + sqlite3', argv, (out) => {
+        const r = JSON.parse(out);
+        return { tokens: r.tokens, distinct: r.distinct, details: { countSeconds: r.count_s, writeSeconds: r.write_s, python: r.python } };
+      });
+      if (m.exitCode === 0) _checkAgreement(results, m);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/** Marks each measurement as agreeing (or not) with the Python baseline's tokens and distinct counts. */
+function _checkAgreement(results: Measurement[], baseline: Measurement): void {
+  for (const m of results) {
+    if (m.exitCode !== 0 || m.tokens === null) continue;
+    m.agrees = m.tokens === baseline.tokens && (m.distinct === null || JSON.stringify(m.distinct) === JSON.stringify(baseline.distinct));
+  }
+}
+
+/** The real CLI when it loads (`--help` exits 0), else the count-only stand-in. */
+function _pipelineEntry(node: string[]): string {
+  const cli = join(ROOT, 'scripts/run-pipeline.ts');
+  const [cmd, ...args] = node;
+  const probe = spawnSync(cmd, [...args, cli, '--help'], { cwd: ROOT, stdio: 'ignore', timeout: 60_000 });
+  return probe.status === 0 ? cli : join(ROOT, 'bench/count-only.ts');
+}
+
+function _lmpipeCounts(path: string, order: number): Partial<Measurement> {
+  if (!existsSync(path)) return { details: { error: `no database at ${path}` } };
+  const db = openDatabase(path, { readonly: true });
+  try {
+    const distinct = Array.from({ length: order }, (_, i) => Number(db.prepare(`SELECT count(*) AS c FROM ngram${i + 1}`).get()!.c));
+    const tokens = Number(db.prepare('SELECT coalesce(sum(count), 0) AS t FROM ngram1').get()!.t);
+    return { tokens, distinct };
+  } finally {
+    db.close();
+  }
+}
+
+interface RunResult {
+  seconds: number;
+  peakRssMb: number | null;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs argv to completion; wall seconds from spawn to exit, peak RSS of the child in MB. */
+async function _measure(argv: string[]): Promise<RunResult> {
+  const timeFile = join(tmpdir(), `lmpipe-bench-time-${process.pid}-${Date.now()}.txt`);
+  const useTime = existsSync(TIME);
+  const [cmd, ...args] = useTime ? [TIME, '-v', '-o', timeFile, ...argv] : argv;
+  const started = performance.now();
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  child.stdout.on('data', (c) => stdout.push(String(c)));
+  child.stderr.on('data', (c) => stderr.push(String(c)));
+  let polled = 0;
+  // Without /usr/bin/time: the kernel's high-water mark of the child, read until it exits.
+  const poll = useTime ? undefined : setInterval(() => (polled = Math.max(polled, _vmHwmKb(child.pid))), 50);
+  const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  const seconds = (performance.now() - started) / 1000;
+  if (poll) clearInterval(poll);
+  let peakKb: number | null = polled || null;
+  if (useTime && existsSync(timeFile)) {
+    const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(timeFile, 'utf8'));
+    peakKb = match ? Number(match[1]) : null;
+    rmSync(timeFile, { force: true });
+  }
+  return { seconds, peakRssMb: peakKb === null ? null : Math.round(peakKb / 1024), exitCode, stdout: stdout.join(''), stderr: stderr.join('') };
+}
+
+function _vmHwmKb(pid: number | undefined): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0; // the child has exited between two polls
+  }
+}
