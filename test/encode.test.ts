@@ -1,9 +1,12 @@
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../pipeline/config.ts';
+import { runPipeline } from '../pipeline/runner.ts';
 import { Rng } from '../pipeline/rng.ts';
 import type { StageEvent } from '../pipeline/types.ts';
 import { encodeStage, loadEncoded, splitSizes } from '../stages/encode.ts';
@@ -183,4 +186,31 @@ t.test('splitSizes() truncates to --max-tokens and floors the validation share',
   t.same(splitSizes(100, { maxTokens: 55, validFrac: 0.1 }), { used: 55, train: 50, valid: 5 });
   t.same(splitSizes(10, { maxTokens: 55, validFrac: 0.25 }), { used: 10, train: 8, valid: 2 });
   t.same(splitSizes(0, { maxTokens: 0, validFrac: 0.5 }), { used: 0, train: 0, valid: 0 });
+});
+
+const TIME_MACHINE = fileURLToPath(new URL('../../shared/corpora/timemachine/timemachine.txt', import.meta.url));
+const endToEndSkip = spawnSync('python3', ['--version']).status !== 0 ? 'python3 is not installed'
+  : !existsSync(TIME_MACHINE) ? `${TIME_MACHINE} is absent`
+  : !existsSync(new URL('../stages/vocab.ts', import.meta.url)) ? 'the vocab stage is not there yet' : false;
+
+t.test('count -> vocab -> encode on The Time Machine gives d2l load_corpus_time_machine(max_tokens=10000)', { skip: endToEndSkip }, async (t) => {
+  const { countStage } = await import('../stages/count.ts');
+  const { vocabStage } = await import('../stages/vocab.ts');
+  const silent = { stage() {}, progress() {}, log() {}, summary() {} };
+  for (const tokenizer of ['d2l-char', 'd2l-word'] as const) {
+    const out = mkdtempSync(join(tmpdir(), 'lmpipe-encode-d2l-'));
+    t.teardown(() => rmSync(out, { recursive: true, force: true }));
+    const config = resolveConfig({ input: [TIME_MACHINE], out, tokenizer, until: 'encode', workers: 1, maxTokens: 10000, validFrac: 0.1 });
+    const { db } = await runPipeline(config, { stages: [countStage, vocabStage, encodeStage], reporter: silent, signal: new AbortController().signal });
+    const encoded = loadEncoded(db);
+    db.close();
+    const oracle = spawnSync('python3', [fileURLToPath(new URL('./encode-oracle.py', import.meta.url)), TIME_MACHINE,
+      tokenizer.slice(4), '10000', JSON.stringify(config.reserved)], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    t.equal(oracle.status, 0, oracle.stderr);
+    const { vocab, corpus } = JSON.parse(oracle.stdout) as { vocab: string[]; corpus: number[] };
+    t.same([encoded.train.length, encoded.valid.length], [9000, 1000], `${tokenizer}: 10,000 tokens, the last 1,000 held out`);
+    t.same(Array.from(encoded.train).concat(Array.from(encoded.valid)), corpus, `${tokenizer}: ids as d2l's Vocab gives them`);
+    t.equal(encoded.vocabSize, vocab.length);
+    t.equal(encoded.vocabHash, vocabSha(vocab), `${tokenizer}: vocab hash of d2l's idx_to_token`);
+  }
 });
