@@ -16,7 +16,7 @@ import { countStage } from '../stages/count.ts';
 try {
   const config = resolveConfig(parseArgs(process.argv.slice(2)).settings);
   config.input = config.input.map((path) => (path === '-' ? path : resolve(path)));
-  const { db } = await runPipeline(config, { stages: [countStage], reporter: createReporter(config), signal: new AbortController().signal });
+  const { db } = await runPipeline(config, { stages: [countStage], reporter: createReporter({ quiet: config.quiet, json: config.json }), signal: new AbortController().signal });
   db.close();
 } catch (error) {
   const { line, exitCode } = describeFailure(error);

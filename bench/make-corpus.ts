@@ -71,7 +71,7 @@ async function _write(path: string, limit: number): Promise<{ bytes: number; sha
   const flush = async () => {
     const chunk = Buffer.from(batch.join(''));
     hash.update(chunk);
-    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
     batch = [];
     batchBytes = 0;
   };
