@@ -1,0 +1,59 @@
+/**
+ * The whole pipeline killed with SIGKILL at random moments across its stages (at least 5 kills),
+ * resumed each time with the same command, ends identical to an uninterrupted run: counts,
+ * vocabulary, encoded corpus, every loss, the samples and the trained weights.
+ */
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeCorpus } from './helpers/corpus-fixture.ts';
+import { dumpRun } from './helpers/run-dump.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = (inputs: string[], out: string) => ['--import', 'tsx', join(root, 'scripts/run-pipeline.ts'),
+  '--input', ...inputs, '--out', out, '--tokenizer', 'd2l-char', '--order', '4', '--workers', '2', '--shard-mb', '0.004',
+  '--max-tokens', '0', '--hidden', '24', '--epochs', '6', '--batch', '4', '--steps', '10', '--checkpoint-every', '3',
+  '--backend', 'cpu', '--prefix', 'the time', '--sample-length', '20', '--quiet'];
+
+/** Runs to completion; returns seconds taken. */
+function runToEnd(inputs: string[], out: string): number {
+  const started = Date.now();
+  const run = spawnSync(process.execPath, cli(inputs, out), { cwd: root, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`pipeline failed (${run.status}): ${run.stderr}`);
+  return (Date.now() - started) / 1000;
+}
+
+/** Starts the run and SIGKILLs it after `seconds`; true if it was still running when killed. */
+function runAndKill(inputs: string[], out: string, seconds: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, cli(inputs, out), { cwd: root, stdio: 'ignore' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(signal === 'SIGKILL');
+    });
+  });
+}
+
+t.test('kill -9 at random moments across stages, resumed, equals an uninterrupted run', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-e2e-'));
+  const inputs = writeCorpus(dir, { files: 3, lines: 300 });
+  const reference = join(dir, 'reference');
+  const seconds = runToEnd(inputs, reference);
+
+  const resumed = join(dir, 'resumed');
+  let seed = 12345;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  let kills = 0;
+  for (let attempt = 0; attempt < 20 && kills < 6; attempt++) {
+    // Node, tsx and tfjs need about a second to start; each attempt then gets up to a quarter of
+    // the work, so that the kills spread over every stage instead of all landing in the first.
+    if (await runAndKill(inputs, resumed, 1 + random() * Math.max(seconds - 1, 1) / 4)) kills++;
+  }
+  t.ok(kills >= 5, `killed ${kills} times`);
+  runToEnd(inputs, resumed);
+  t.same(dumpRun(resumed), dumpRun(reference));
+});
