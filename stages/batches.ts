@@ -52,6 +52,18 @@ export interface Epoch extends Iterable<Minibatch> {
   size: number;
 }
 
+/** What `batches()` returns: the sampler for every epoch of one training corpus. */
+export interface Batches {
+  /** Random minibatches are independent (reset the hidden state each time); sequential ones continue each other. */
+  carriesState: boolean;
+  /** Epoch 0, cursor 0, the generator forked from the seed. */
+  initialState(): SamplerState;
+  /** The epoch `state` is in, yielding its minibatches from `state.cursor` on. */
+  epoch(state: SamplerState): Epoch;
+  /** The state at the start of the next epoch: the generator advanced exactly as a full epoch advances it. */
+  nextEpoch(state: SamplerState): SamplerState;
+}
+
 /** Rows cut from the corpus (a view, no copy): row r is data[r * rowLength, (r + 1) * rowLength]. */
 export interface Stream {
   data: Int32Array;
@@ -106,7 +118,7 @@ export function getBatch(stream: Stream, start: number, steps: number, index: nu
 }
 
 /** The training minibatches of `corpus` for any epoch, resumable at any minibatch. */
-export function batches(corpus: Int32Array, options: BatchesOptions) {
+export function batches(corpus: Int32Array, options: BatchesOptions): Batches {
   const { sampler, batchSize, steps, seed } = options;
   _checkOptions(options);
   // The shortest corpus that yields one minibatch whatever offset is drawn (offset steps - 1 or steps).
@@ -120,13 +132,13 @@ export function batches(corpus: Int32Array, options: BatchesOptions) {
     return { rng, ...(sampler === 'random' ? _randomPlan(corpus, options, rng) : _sequentialPlan(corpus, options, rng)) };
   };
   return {
-    /** Random minibatches are independent (reset the hidden state each time); sequential ones continue each other. */
     carriesState: sampler === 'sequential',
     initialState: (): SamplerState => ({ epoch: 0, rng: new Rng(seed).fork('batches').state(), cursor: 0 }),
     epoch(state: SamplerState): Epoch {
       const { size, batch } = plan(state);
-      if (state.cursor > size) throw new RangeError(`Expected the sampler cursor to be at most ${size}, got ${state.cursor}`);
-      return { size, *[Symbol.iterator]() { for (let i = state.cursor; i < size; i++) yield batch(i); } };
+      const cursor = state.cursor; // read now: the caller may update its state object while iterating
+      if (cursor > size) throw new RangeError(`Expected the sampler cursor to be at most ${size}, got ${cursor}`);
+      return { size, *[Symbol.iterator]() { for (let i = cursor; i < size; i++) yield batch(i); } };
     },
     nextEpoch(state: SamplerState): SamplerState {
       return { epoch: state.epoch + 1, rng: plan(state).rng.state(), cursor: 0 };
@@ -181,8 +193,9 @@ function _checkOptions(options: BatchesOptions): void {
 }
 
 function _checkSizes(batchSize: number, steps: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`Expected \`--batch\` to be an integer of at least 1, got \`${batchSize}\``);
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`Expected \`--steps\` to be an integer of at least 1, got \`${steps}\``);
+  for (const [flag, value] of [['--batch', batchSize], ['--steps', steps]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`Expected \`${flag}\` to be an integer of at least 1, got \`${value}\``);
+  }
 }
 
 function _checkState(state: SamplerState): SamplerState {

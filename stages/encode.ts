@@ -137,9 +137,11 @@ export function loadEncoded(db: Database, options: { dir?: string } = {}): Encod
   const paths = encodedPaths(dir);
   const train = readIds(paths.train, checkpoint.train);
   const valid = readIds(paths.valid, checkpoint.valid);
-  for (const [path, ids, sha256] of [[paths.train, train, checkpoint.trainSha256], [paths.valid, valid, checkpoint.validSha256]] as const) {
+  const files = [[paths.train, train, checkpoint.trainSha256], [paths.valid, valid, checkpoint.validSha256]] as const;
+  for (const [path, ids, sha256] of files) {
     if (idsSha256(ids) !== sha256) {
-      throw new LmpipeError('STATE', `Expected ${path} to have the sha256 the encode stage recorded, got another; run the encode stage again (--from encode)`, { stage: 'train', file: path });
+      throw new LmpipeError('STATE', `Expected ${path} to have the sha256 the encode stage recorded, got another; ` +
+        'run the encode stage again (--from encode)', { stage: 'train', file: path });
     }
   }
   const current = vocabHash(db);
@@ -152,18 +154,18 @@ export function loadEncoded(db: Database, options: { dir?: string } = {}): Encod
 
 /** Tokens in tokens.bin, checked against the count stage's total where it recorded one. */
 function _tokenCount(db: Database, source: string): number {
+  const place = { stage: 'encode', file: source };
   if (!existsSync(source)) {
-    throw new LmpipeError('STATE', `Expected ${source} from the count stage, got no such file; run the count stage first`, { stage: 'encode', file: source });
+    throw new LmpipeError('STATE', `Expected ${source} from the count stage, got no such file; run the count stage first`, place);
   }
   const fd = openSync(source, 'r');
   const bytes = fstatSync(fd).size;
   closeSync(fd);
-  if (bytes % 4 !== 0) {
-    throw new LmpipeError('STATE', `Expected ${source} to hold whole Int32 ids, got ${bytes} bytes`, { stage: 'encode', file: source });
-  }
+  if (bytes % 4 !== 0) throw new LmpipeError('STATE', `Expected ${source} to hold whole Int32 ids, got ${bytes} bytes`, place);
+  // total_1 (unigram occurrences) is every token of the stream: a mismatch means a torn count.
   const total = getMeta(db, 'total_1');
   if (total !== undefined && Number(total) !== bytes / 4) {
-    throw new LmpipeError('STATE', `Expected ${source} to hold the ${total} tokens the count stage counted, got ${bytes / 4}`, { stage: 'encode', file: source });
+    throw new LmpipeError('STATE', `Expected ${source} to hold the ${total} tokens the count stage counted, got ${bytes / 4}`, place);
   }
   return bytes / 4;
 }

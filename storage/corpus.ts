@@ -51,7 +51,8 @@ export function vocabHash(db: Database): string {
 export function vocabLookup(db: Database): { lookup: Int32Array; vocabSize: number } {
   const { size, top } = db.prepare('SELECT count(*) AS size, max(id) AS top FROM vocab').get()!;
   if (size === 0 || top !== size - 1) {
-    throw new LmpipeError('STATE', `Expected vocab ids to run from 0 to ${size - 1} in ${db.path}, got a largest id of ${top}`, { stage: 'encode' });
+    const message = `Expected vocab ids to run from 0 to ${size - 1} in ${db.path}, got a largest id of ${top}`;
+    throw new LmpipeError('STATE', message, { stage: 'encode' });
   }
   const tokens = db.prepare('SELECT coalesce(max(id), -1) AS top FROM tokens').get()!.top;
   const lookup = new Int32Array(tokens + 1); // zero-filled: <unk>
@@ -94,17 +95,18 @@ export function createIdWriter(path: string): IdWriter {
 
 export function readIds(path: string, count: number): Int32Array {
   const fd = openSync(path, 'r');
+  const place = { stage: 'encode', file: path };
   try {
     const size = fstatSync(fd).size;
     if (size !== count * 4) {
-      throw new LmpipeError('STATE', `Expected ${path} to hold ${count} token ids (${count * 4} bytes), got ${size} bytes`, { stage: 'encode', file: path });
+      throw new LmpipeError('STATE', `Expected ${path} to hold ${count} token ids (${count * 4} bytes), got ${size} bytes`, place);
     }
     // A fresh Int32Array is 4-byte aligned, which a Buffer from readFileSync need not be.
     const ids = new Int32Array(count);
     const bytes = new Uint8Array(ids.buffer);
     for (let done = 0; done < bytes.length;) {
       const read = readSync(fd, bytes, done, bytes.length - done, done);
-      if (read === 0) throw new LmpipeError('STATE', `Expected ${path} to hold ${count} token ids, it ended at byte ${done}`, { stage: 'encode', file: path });
+      if (read === 0) throw new LmpipeError('STATE', `Expected ${path} to hold ${count} token ids, it ended at byte ${done}`, place);
       done += read;
     }
     if (BIG_ENDIAN) Buffer.from(ids.buffer).swap32();
