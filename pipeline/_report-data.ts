@@ -7,14 +7,14 @@
 import type { Database, Row } from '../storage/driver.ts';
 import { listStages, type StageRecord } from '../storage/stages.ts';
 import { MAX_ORDER } from '../storage/schema.ts';
+import type { SpectrumRow } from './zipf-fit.ts';
 
-/** One order's rank/frequency profile, as runs of equal counts: ranks first..first+k-1 have `count`. */
+/** One order's count spectrum: `types` n-grams occur `count` times, counts descending. */
 export interface RankProfile {
   n: number;
   distinct: number;
   total: number;
-  /** Descending by count. */
-  runs: { count: number; k: number }[];
+  spectrum: SpectrumRow[];
 }
 
 export interface RunInfo {
@@ -58,7 +58,8 @@ export function gatherReportData(db: Database, options: GatherOptions = {}): Rep
   const orders = Array.from({ length: MAX_ORDER }, (_, i) => i + 1).filter(
     (n) => db.prepare(`SELECT 1 FROM ngram${n} LIMIT 1`).get() !== undefined,
   );
-  const vocabSize = Number(db.prepare('SELECT count(*) AS size FROM vocab').get()?.size ?? 0);
+  // Vocabulary ids are 0..size-1, so max(id) is one b-tree descent where count(*) walks the table.
+  const vocabSize = Number(db.prepare('SELECT coalesce(max(id) + 1, 0) AS size FROM vocab').get()?.size ?? 0);
   return {
     profiles: orders.map((n) => _profile(db, n)),
     top: orders.map((n) => ({ n, rows: _top(db, n, o.topK) })),
@@ -79,17 +80,17 @@ export function gatherReportData(db: Database, options: GatherOptions = {}): Rep
 
 function _profile(db: Database, n: number): RankProfile {
   // Count-of-counts is tiny (a few thousand distinct counts) even for millions of n-grams.
-  const runs = db
-    .prepare(`SELECT count, count(*) AS k FROM ngram${n} GROUP BY count ORDER BY count DESC`)
+  const spectrum = db
+    .prepare(`SELECT count, count(*) AS types FROM ngram${n} GROUP BY count ORDER BY count DESC`)
     .all()
-    .map((row: Row) => ({ count: Number(row.count), k: Number(row.k) }));
+    .map((row: Row) => ({ count: Number(row.count), types: Number(row.types) }));
   let distinct = 0;
   let total = 0;
-  for (const { count, k } of runs) {
-    distinct += k;
-    total += count * k;
+  for (const { count, types } of spectrum) {
+    distinct += types;
+    total += count * types;
   }
-  return { n, distinct, total, runs };
+  return { n, distinct, total, spectrum };
 }
 
 function _top(db: Database, n: number, k: number): { tokens: string[]; count: number }[] {
@@ -139,14 +140,14 @@ function _training(db: Database): ReportData['training'] {
   return { run: latest.run, epochs: [...byEpoch.values()] };
 }
 
-/** The count at each rank in `ranks` (1-based, ascending), read off the profile's runs. */
-export function countsAtRanks(profile: RankProfile, ranks: number[]): [number, number][] {
+/** The count at each rank in `ranks` (1-based, ascending), read off the spectrum. */
+export function countsAtRanks(spectrum: readonly SpectrumRow[], ranks: number[]): [number, number][] {
   const out: [number, number][] = [];
-  let run = 0;
-  let last = profile.runs[0]?.k ?? 0; // highest rank covered by runs[0..run]
+  let row = 0;
+  let last = spectrum[0]?.types ?? 0; // highest rank covered by spectrum[0..row]
   for (const rank of ranks) {
-    while (run < profile.runs.length - 1 && rank > last) last += profile.runs[++run].k;
-    if (rank <= last) out.push([rank, profile.runs[run].count]);
+    while (row < spectrum.length - 1 && rank > last) last += spectrum[++row].types;
+    if (rank <= last) out.push([rank, spectrum[row].count]);
   }
   return out;
 }

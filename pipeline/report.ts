@@ -11,40 +11,7 @@ import { join } from 'node:path';
 import type { Database } from '../storage/driver.ts';
 import { escapeXml as esc, svgChart, type ChartSeries } from './_svg.ts';
 import { countsAtRanks, gatherReportData, logSpacedRanks, type ReportData } from './_report-data.ts';
-
-export interface ZipfFit {
-  /** The exponent in frequency ∝ rank^-alpha. */
-  alpha: number;
-  /** Intercept of log(count) = -alpha * log(rank) + c (natural logs). */
-  c: number;
-  r2: number;
-  points: number;
-}
-
-/**
- * Least-squares fit of log n_i = -α log i + c over the given (rank, count) points. The report
- * passes log-spaced ranks, so that each factor of ten in rank weighs the same and the long tail
- * of rare words does not drown the head.
- */
-export function fitZipf(points: ReadonlyArray<readonly [number, number]>): ZipfFit | undefined {
-  const xs = points.map(([rank]) => Math.log(rank));
-  const ys = points.map(([, count]) => Math.log(count));
-  const m = xs.length;
-  if (m < 2) return undefined;
-  const mx = xs.reduce((a, b) => a + b, 0) / m;
-  const my = ys.reduce((a, b) => a + b, 0) / m;
-  let sxx = 0;
-  let sxy = 0;
-  let syy = 0;
-  for (let i = 0; i < m; i++) {
-    sxx += (xs[i] - mx) ** 2;
-    sxy += (xs[i] - mx) * (ys[i] - my);
-    syy += (ys[i] - my) ** 2;
-  }
-  if (sxx === 0) return undefined;
-  const slope = sxy / sxx;
-  return { alpha: -slope, c: my - slope * mx, r2: syy === 0 ? 1 : (sxy * sxy) / (sxx * syy), points: m };
-}
+import { zipfFit, type ZipfFit } from './zipf-fit.ts';
 
 const ORDER_NAMES = ['unigrams', 'bigrams', 'trigrams'];
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
@@ -71,21 +38,20 @@ function _writeAtomic(path: string, text: string): string {
 function _zipfChart(data: ReportData): { svg: string; fit: ZipfFit | undefined } {
   const profiles = data.profiles.filter((p) => p.n <= 3);
   const series: ChartSeries[] = profiles.map((p, i) => ({
-    label: `${ORDER_NAMES[p.n - 1]} (${p.distinct.toLocaleString('en-US')})`,
-    points: countsAtRanks(p, logSpacedRanks(p.distinct)),
+    label: `${ORDER_NAMES[p.n - 1]} (${_num(p.distinct)})`,
+    points: countsAtRanks(p.spectrum, logSpacedRanks(p.distinct)),
     style: 'dots',
     color: COLORS[i],
   }));
-  const fit = series.length > 0 && profiles[0].n === 1 ? fitZipf(series[0].points) : undefined;
+  // The query tool's fit and defaults (`npm run query -- zipf --n 1`), so both print the same α.
+  const unigrams = profiles[0]?.n === 1 && profiles[0].distinct >= 2 ? profiles[0] : undefined;
+  const fit = unigrams ? zipfFit(unigrams.spectrum) : undefined;
   const notes: string[] = [];
   if (fit) {
-    const ranks = profiles[0].distinct;
-    const line = [1, ranks].map((rank) => [rank, Math.exp(fit.c) * rank ** -fit.alpha] as const);
+    const line = [fit.from, fit.to].map((rank) => [rank, Math.exp(fit.c) * rank ** -fit.alpha] as const);
     series.push({ label: `fit α = ${fit.alpha.toFixed(3)}`, points: line, style: 'line', color: '#555', dashed: true });
-    notes.push(
-      `unigrams: ln n = −${fit.alpha.toFixed(3)} · ln rank + ${fit.c.toFixed(2)}, R² = ${fit.r2.toFixed(3)} ` +
-        `(least squares on ${fit.points} log-spaced ranks from 1 to ${ranks.toLocaleString('en-US')})`,
-    );
+    const r2 = fit.r2 === null ? '' : `, R² = ${fit.r2.toFixed(3)}`;
+    notes.push(`unigrams: ln n = −${fit.alpha.toFixed(3)} · ln rank + ${fit.c.toFixed(2)}${r2}, least squares over ranks ${_num(fit.from)} to ${_num(fit.to)}`);
   }
   const svg = svgChart(series, {
     id: 'zipf-chart', title: 'Zipf plot: frequency by rank', xLabel: 'rank (log)', yLabel: 'frequency (log)',
@@ -166,7 +132,7 @@ function _cards(data: ReportData, fit: ZipfFit | undefined): string {
 
 function _orderTable(data: ReportData): string {
   if (data.profiles.length === 0) return _missing('Counting');
-  const rows = data.profiles.map((p) => `<tr><td>${p.n}</td><td class="num">${_num(p.distinct)}</td><td class="num">${_num(p.total)}</td><td class="num">${_num(p.runs[0].count)}</td><td class="num">${_num(p.runs.at(-1)!.k)}</td></tr>`);
+  const rows = data.profiles.map((p) => `<tr><td>${p.n}</td><td class="num">${_num(p.distinct)}</td><td class="num">${_num(p.total)}</td><td class="num">${_num(p.spectrum[0].count)}</td><td class="num">${_num(p.spectrum.at(-1)!.types)}</td></tr>`);
   return `<table><tr><th>n</th><th class="num">distinct</th><th class="num">total</th><th class="num">top count</th><th class="num">n-grams with the lowest count</th></tr>${rows.join('')}</table>`;
 }
 
