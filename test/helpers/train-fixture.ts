@@ -1,0 +1,51 @@
+/**
+ * Run directories for the trainer's tests: a small text goes through the real count, vocab and
+ * encode stages (through the runner, as users run them), then train and sample.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveConfig, type Config } from '../../pipeline/config.ts';
+import { createReporter } from '../../pipeline/progress.ts';
+import { runPipeline } from '../../pipeline/runner.ts';
+import type { StageEvent } from '../../pipeline/types.ts';
+import { countStage } from '../../stages/count.ts';
+import { encodeStage } from '../../stages/encode.ts';
+import { sampleStage } from '../../stages/sample.ts';
+import { trainStage } from '../../stages/train.ts';
+import { vocabStage } from '../../stages/vocab.ts';
+
+export const STAGES = [countStage, vocabStage, encodeStage, trainStage, sampleStage];
+
+export const TIME_MACHINE = fileURLToPath(new URL('../../../shared/corpora/timemachine/timemachine.txt', import.meta.url));
+
+/** The first `chars` characters of The Time Machine, or of a built-in text when the corpus is absent. */
+export function smallText(chars: number): string {
+  let text: string;
+  try {
+    text = readFileSync(TIME_MACHINE, 'utf8');
+  } catch {
+    text = 'the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us\n'.repeat(200);
+  }
+  return text.slice(0, chars);
+}
+
+/** A config for `dir` whose input is `text` written to dir/input.txt. Tiny training defaults. */
+export function tinyConfig(dir: string, text: string, settings: Partial<Config> = {}): Config {
+  mkdirSync(dir, { recursive: true });
+  const input = join(dir, 'input.txt');
+  writeFileSync(input, text);
+  return resolveConfig({
+    input: [input], out: join(dir, 'run'), workers: 1, quiet: true, maxTokens: 0, validFrac: 0.1,
+    hidden: 16, batch: 4, steps: 8, epochs: 2, lr: 1, clip: 1, backend: 'cpu', ...settings,
+  });
+}
+
+/** Runs the pipeline up to `config.until`; returns the progress events of the train stage. */
+export async function runStages(config: Config, signal = new AbortController().signal): Promise<StageEvent[]> {
+  const events: StageEvent[] = [];
+  const reporter = { ...createReporter({ quiet: true }), progress: (name: string, event: StageEvent) => void (name === 'train' && events.push(event)) };
+  const { db } = await runPipeline(config, { stages: STAGES, reporter, signal });
+  db.close();
+  return events;
+}
