@@ -163,6 +163,21 @@ t.test('writeReport() shows the latest run that has metrics', async (t) => {
   t.match(readFileSync(join(dir, 'report.html'), 'utf8'), '<b>wasm</b>', 'backend of the latest run');
 });
 
+t.test('npm run report rebuilds the files from the database and explains a missing one', async (t) => {
+  const dir = tempDir(t);
+  buildFixture(join(dir, 'lmpipe.sqlite'), d2lWords('one two three one two'), { epochs: 2 }).close();
+  const script = new URL('../scripts/report.ts', import.meta.url).pathname;
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8' });
+  const ok = run('--out', dir);
+  t.equal(ok.status, 0, ok.stderr);
+  t.same(ok.stdout.trim().split('\n'), ['report.html', 'zipf.svg', 'training.svg'].map((f) => join(dir, f)));
+  t.match(readFileSync(join(dir, 'report.html'), 'utf8'), '<b>cpu</b>');
+  const missing = run('--out', join(dir, 'nothing-here'));
+  t.equal(missing.status, 4, 'exit code of a run-directory state error');
+  t.match(missing.stderr, /^error: report: No run database at .*nothing-here.*lmpipe\.sqlite; run `npm run pipeline -- --out /);
+  t.equal(run('--order', '3').status, 2, 'unknown flags are usage errors');
+});
+
 function _compare(a: number[], b: number[]): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return 0;
