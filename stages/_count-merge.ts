@@ -1,7 +1,7 @@
 /**
  * The count stage's main-thread merger. Shards arrive strictly in index order; for each one it
  *  - maps the shard's local ids to global ids (first-occurrence order over the whole corpus: a
- *    token new to the corpus gets the next id, in the shard's own first-occurrence order),
+ *    token new to the corpus gets the next id, in the order the shard's stream first shows it),
  *  - adds the shard's n-gram counts to the global typed-array tables,
  *  - counts the n-grams that cross the cut into the previous shard: the running context (the last
  *    order-1 tokens of the open document), one ' ' when the char tokenizer saw whitespace at the
@@ -20,7 +20,7 @@ export interface MergeState {
   shardsDone: number;
   /** Bytes of tokens.bin that the committed counts cover. */
   streamBytes: number;
-  /** Global ids of the last order-1 tokens of the document still open at the last cut. */
+  /** Global ids of the last max(1, order-1) tokens of the document still open at the last cut. */
   context: number[];
   /** Whitespace (char tokenizer) at the last cut, not yet turned into a ' ' token. */
   pendingGap: boolean;
@@ -86,19 +86,23 @@ export class CountMerger {
     }
     const gap = shard.continuesDocument && (state.pendingGap || counts.leadingGap) &&
       state.context.length > 0 && counts.head.length > 0;
-    // The ' ' occurs before the shard's tokens, so it takes its global id first.
+    // Global ids go by first occurrence in the stream (the ' ' first: it precedes the shard's
+    // tokens), not by the local dictionary's order, which a tokenizer need not keep.
     const space = gap ? this.globalId(SPACE) : -1;
-    const map = Int32Array.from(counts.tokens, (token) => this.globalId(token));
+    const map = new Int32Array(counts.tokens.length).fill(-1);
+    const stream = new Int32Array(counts.stream.length + (gap ? 1 : 0));
+    let p = 0;
+    if (gap) stream[p++] = space;
+    for (let i = 0; i < counts.stream.length; i++) {
+      const local = counts.stream[i];
+      stream[p++] = map[local] >= 0 ? map[local] : (map[local] = this.globalId(counts.tokens[local]));
+    }
     const unigramKeys = counts.keys[0];
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
     for (let n = 2; n <= this.order; n++) this.addMapped(this.tables[n], counts.keys[n - 1], counts.counts[n - 1], map);
     const head = Int32Array.from(counts.head, (id) => map[id]);
     if (shard.continuesDocument) this.addAcrossCut(state.context, gap ? [space] : [], head);
-    const stream = new Int32Array(counts.stream.length + (gap ? 1 : 0));
-    let p = 0;
-    if (gap) stream[p++] = space;
-    for (let i = 0; i < counts.stream.length; i++) stream[p++] = map[counts.stream[i]];
     this.advanceContext(shard, counts, stream);
     state.shardsDone++;
     state.documents += counts.documents;
@@ -151,11 +155,11 @@ export class CountMerger {
   /** The context and gap the next shard continues from. */
   private advanceContext(shard: Shard, counts: ShardCounts, stream: Int32Array): void {
     const state = this.state;
-    const edge = this.order - 1;
+    const edge = Math.max(1, this.order - 1);
     if (counts.documents === 0 && shard.continuesDocument) {
       // No document starts here: the open document runs through the whole shard.
       const joined = [...state.context, ...stream.subarray(Math.max(0, stream.length - edge))];
-      state.context = edge === 0 ? [] : joined.slice(-edge);
+      state.context = joined.slice(-edge);
       state.pendingGap = counts.stream.length === 0
         ? state.pendingGap || counts.leadingGap || counts.trailingGap
         : counts.trailingGap;

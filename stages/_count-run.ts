@@ -75,14 +75,20 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
       _writeAll(fd, new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength));
       merger.state.streamBytes += stream.byteLength;
       done += counts.bytes;
-      if (signal.aborted || Date.now() - committedAt >= checkpointMs) {
+      if (Date.now() - committedAt >= checkpointMs) {
         commit();
         committedAt = Date.now();
       }
       yield { done, total, unit: 'bytes' };
-      if (signal.aborted) return;
+      // Ctrl-C: keep what is merged (the abort may have come while the consumer held the event).
+      if (signal.aborted) {
+        if (uncommitted > 0) commit();
+        return;
+      }
     }
     commit();
+    // The shard sources stop early on an abort: what was merged is committed, but it is not all.
+    if (signal.aborted) return;
   } finally {
     closeSync(fd);
   }

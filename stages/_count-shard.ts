@@ -84,7 +84,8 @@ export class ShardCounter {
 
   /** The shard's counts; the arrays are fresh (or views of buffers owned by nobody else): transferable. */
   finish(): ShardTables {
-    const edge = this.order - 1;
+    // At least one token even at order 1: the merger must know whether a cut has tokens on both sides.
+    const edge = Math.max(1, this.order - 1);
     const continued = this.firstDocumentStart < 0 ? this.length : this.firstDocumentStart;
     const unigrams = this.unigrams.compact();
     const keys = [unigrams.keys];
