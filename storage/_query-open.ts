@@ -22,6 +22,9 @@ export function openQueryDatabase(path: string): Database {
   }
   try {
     db.exec('PRAGMA query_only = ON');
+    // Perplexity makes a point lookup per token and order; SQLite's 2 MB default cache would
+    // reread the upper b-tree pages of a large table (the memory is taken only as pages are read).
+    db.exec('PRAGMA cache_size = -65536');
     const version = Number(db.prepare('PRAGMA user_version').get()?.user_version ?? 0);
     if (version === 0) throw new LmpipeError('STATE', `Expected ${path} to be an lmpipe database, got one without lmpipe's schema`);
     if (version > SCHEMA_VERSION) {

@@ -74,10 +74,14 @@ function _selectRows(db: Database, sql: string, maxRows: number): { rows: Row[];
   const body = _checkReadOnly(sql);
   const rows: Row[] = [];
   try {
-    for (const row of db.prepare(sql).iterate()) {
+    const statement = db.prepare(sql);
+    for (const row of statement.iterate()) {
       if (maxRows > 0 && rows.length === maxRows) return { rows, truncated: true };
       rows.push(row);
     }
+    // node:sqlite (Deno) ends the iteration of a refused write silently, where `all()` throws:
+    // rerun the only statements that can hide a write behind a reading keyword.
+    if (rows.length === 0 && db.driver === 'node:sqlite' && /^(WITH|PRAGMA)\b/i.test(body)) statement.all();
   } catch (error) {
     const message = (error as Error).message;
     // better-sqlite3 refuses to iterate a statement that returns nothing (a write); SQLite itself
