@@ -31,9 +31,11 @@ export interface ChartOptions {
   id?: string;
   /** Shown in the frame when there is nothing to draw. */
   empty?: string;
+  /** Linear x axis of whole numbers (epochs): ticks at integers only. */
+  xInteger?: boolean;
 }
 
-const DEFAULTS = { xLog: false, yLog: false, width: 800, height: 460, notes: [] as string[], id: 'chart', empty: 'no data' };
+const DEFAULTS = { xLog: false, yLog: false, xInteger: false, width: 800, height: 460, notes: [] as string[], id: 'chart', empty: 'no data' };
 const MARGIN = { left: 64, right: 20, top: 48, bottom: 52 };
 
 /** Escapes text for SVG/HTML element content and attribute values. */
@@ -67,7 +69,7 @@ export function svgChart(series: ChartSeries[], options: ChartOptions): string {
   const yDomain = _domain(all.map((p) => p[1]));
   const px = (v: number) => _round(plot.x0 + ((v - xDomain[0]) / (xDomain[1] - xDomain[0])) * (plot.x1 - plot.x0));
   const py = (v: number) => _round(plot.y0 - ((v - yDomain[0]) / (yDomain[1] - yDomain[0])) * (plot.y0 - plot.y1));
-  parts.push(..._axis('x', _ticks(xDomain, o.xLog), px, plot), ..._axis('y', _ticks(yDomain, o.yLog), py, plot));
+  parts.push(..._axis('x', _ticks(xDomain, o.xLog, o.xInteger), px, plot), ..._axis('y', _ticks(yDomain, o.yLog), py, plot));
   parts.push(
     `<text x="${(plot.x0 + plot.x1) / 2}" y="${o.height - 12}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`,
     `<text transform="translate(16 ${(plot.y0 + plot.y1) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`,
@@ -126,7 +128,7 @@ function _domain(values: number[]): [number, number] {
 }
 
 /** Ticks inside a (transformed) domain: powers of ten on a log axis, 1-2-5 steps on a linear one. */
-function _ticks([lo, hi]: [number, number], log: boolean): { at: number; label: string }[] {
+function _ticks([lo, hi]: [number, number], log: boolean, integer = false): { at: number; label: string }[] {
   if (log) {
     const ticks = [];
     // Few decades: also mark 2× and 5× so the reader can still read values off the axis.
@@ -143,7 +145,8 @@ function _ticks([lo, hi]: [number, number], log: boolean): { at: number; label: 
   }
   const raw = (hi - lo) / 5;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw)!;
+  const nice = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw)!;
+  const step = integer ? Math.max(1, Math.round(nice)) : nice;
   const ticks = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-12; v += step) ticks.push({ at: v, label: _compact(v) });
   return ticks;

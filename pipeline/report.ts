@@ -71,7 +71,7 @@ function _trainingChart(data: ReportData): string {
   const speed = _medianTokensPerS(data);
   return svgChart(series, {
     id: 'training-chart', title: `Training curve${data.training ? ` (${data.training.run})` : ''}`,
-    xLabel: 'epoch', yLabel: 'perplexity', yLog: Math.max(...values) / Math.min(...values) > 20,
+    xLabel: 'epoch', yLabel: 'perplexity', xInteger: true, yLog: Math.max(...values) / Math.min(...values) > 20,
     notes: speed === undefined ? [] : [`median ${Math.round(speed).toLocaleString('en-US')} tokens/s (training)`],
     empty: `training ${NOT_RUN}`,
   });
@@ -132,8 +132,8 @@ function _cards(data: ReportData, fit: ZipfFit | undefined): string {
 
 function _orderTable(data: ReportData): string {
   if (data.profiles.length === 0) return _missing('Counting');
-  const rows = data.profiles.map((p) => `<tr><td>${p.n}</td><td class="num">${_num(p.distinct)}</td><td class="num">${_num(p.total)}</td><td class="num">${_num(p.spectrum[0].count)}</td><td class="num">${_num(p.spectrum.at(-1)!.types)}</td></tr>`);
-  return `<table><tr><th>n</th><th class="num">distinct</th><th class="num">total</th><th class="num">top count</th><th class="num">n-grams with the lowest count</th></tr>${rows.join('')}</table>`;
+  const rows = data.profiles.map((p) => `<tr><td>${p.n}</td><td class="num">${_num(p.distinct)}</td><td class="num">${_num(p.total)}</td><td class="num">${_num(p.spectrum[0].count)}</td><td class="num">${_num(p.spectrum.find((row) => row.count === 1)?.types ?? 0)}</td></tr>`);
+  return `<table><tr><th>n</th><th class="num">distinct</th><th class="num">total</th><th class="num">top count</th><th class="num">seen once</th></tr>${rows.join('')}</table>`;
 }
 
 function _topTables(data: ReportData): string {
