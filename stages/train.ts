@@ -74,6 +74,7 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
         s.epochTokens += batch.inputs.length;
         s.sampler = { ...s.sampler, cursor: batch.index + 1 };
         s.step++;
+        await breathe(); // lets Ctrl-C (a timer or signal handler) set `signal` between steps
         if (signal.aborted) {
           save();
           return;
@@ -122,6 +123,15 @@ export function truncationWeights(steps: number, config: Pick<Config, 'truncate'
     if (truncate > 0 && t % truncate === 0) xi[t] = 0;
   }
   return xi;
+}
+
+let lastBreath = 0;
+
+/** Yields to the event loop every 50 ms: training is synchronous, and timers and signals need a turn. */
+async function breathe(): Promise<void> {
+  if (performance.now() - lastBreath < 50) return;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  lastBreath = performance.now();
 }
 
 /** A zero state for `batchSize` streams (word_language_model's model.init_hidden). */

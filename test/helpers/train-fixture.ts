@@ -42,9 +42,15 @@ export function tinyConfig(dir: string, text: string, settings: Partial<Config> 
 }
 
 /** Runs the pipeline up to `config.until`; returns the progress events of the train stage. */
-export async function runStages(config: Config, signal = new AbortController().signal): Promise<StageEvent[]> {
+export async function runStages(config: Config, options: { signal?: AbortSignal; onEvent?: (event: StageEvent) => void } = {}): Promise<StageEvent[]> {
+  const { signal = new AbortController().signal, onEvent } = options;
   const events: StageEvent[] = [];
-  const reporter = { ...createReporter({ quiet: true }), progress: (name: string, event: StageEvent) => void (name === 'train' && events.push(event)) };
+  const progress = (name: string, event: StageEvent) => {
+    if (name !== 'train') return;
+    events.push(event);
+    onEvent?.(event);
+  };
+  const reporter = { ...createReporter({ quiet: true }), progress };
   const { db } = await runPipeline(config, { stages: STAGES, reporter, signal });
   db.close();
   return events;
