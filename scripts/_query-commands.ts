@@ -203,6 +203,13 @@ const perplexity: QueryCommand = {
   },
 };
 
+/** SQL values as JSON: integers past 2^53 as strings (exact), blobs as hex. */
+function jsonValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : String(value);
+  if (value instanceof Uint8Array) return Array.from(value, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return value;
+}
+
 const sql: QueryCommand = {
   name: 'sql',
   usage: 'sql "<SELECT ...>"',
@@ -221,7 +228,8 @@ const sql: QueryCommand = {
       table(result.columns, rows, numeric),
       ...(result.truncated ? [`(only the first ${rows.length} rows shown; use --max-rows 0 for all)`] : []),
     ].join('\n');
-    const json = { columns: result.columns, rows: result.rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, typeof value === 'bigint' ? Number(value) : value]))), truncated: result.truncated };
+    const jsonRows = result.rows.map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key, jsonValue(value)])));
+    const json = { columns: result.columns, rows: jsonRows, truncated: result.truncated };
     return { json, text };
   },
 };

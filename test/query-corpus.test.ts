@@ -12,6 +12,7 @@ import { resolveConfig, type Config } from '../pipeline/config.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import type { Reporter } from '../pipeline/progress.ts';
 import { countStage } from '../stages/count.ts';
+import { vocabStage } from '../stages/vocab.ts';
 import { bruteCounts, key } from './_query-fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lmpipe-query-corpus-'));
@@ -20,8 +21,8 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const silent: Reporter = { stage() {}, progress() {}, log() {}, summary() {} };
 
 async function countCorpus(settings: Partial<Config>): Promise<string> {
-  const config = resolveConfig({ order: 3, workers: 1, until: 'count', quiet: true, ...settings });
-  const result = await runPipeline(config, { stages: [countStage], reporter: silent, signal: new AbortController().signal });
+  const config = resolveConfig({ order: 3, workers: 1, until: 'vocab', quiet: true, ...settings });
+  const result = await runPipeline(config, { stages: [countStage, vocabStage], reporter: silent, signal: new AbortController().signal });
   result.db.close();
   return join(config.out, 'lmpipe.sqlite');
 }
@@ -94,6 +95,18 @@ t.test('query on The Time Machine (d2l-word) gives d2l figures and brute-force c
   t.same([ppl.tokens, ppl.oov, ppl.evaluated], [expected.evaluated + expected.oov, 1, expected.evaluated]);
   t.ok(Math.abs(ppl.logProb - expected.logProb) < 1e-9, `log prob ${ppl.logProb} vs ${expected.logProb}`);
   t.ok(Math.abs(ppl.perplexity - Math.exp(-expected.logProb / expected.evaluated)) < 1e-9);
+});
+
+t.test('query on The Time Machine (d2l-char) shows the d2l vocabulary and the space token', { skip: !existsSync(corpus) && 'corpus absent' }, async (t) => {
+  const db = await countCorpus({ input: [corpus.pathname], out: join(dir, 'tm-char'), tokenizer: 'd2l-char', order: 2, reserved: [] });
+  const vocab = await json(db, 'vocab', '--k', '30');
+  t.equal(vocab.size, 28);
+  t.same(vocab.rows.map((row: { token: string }) => row.token),
+    ['<unk>', ' ', 'e', 't', 'a', 'i', 'n', 'o', 's', 'h', 'r', 'd', 'l', 'm', 'u', 'c', 'f', 'w', 'g', 'y', 'p', 'b', 'v', 'k', 'x', 'z', 'j', 'q']);
+  t.equal((await json(db, 'top', '--n', '1', '--k', '1')).total, 170580);
+  const text = readFileSync(corpus, 'utf8').split('\n').map((line) => line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase()).join('');
+  const spaceT = text.split(' t').length - 1;
+  t.equal((await json(db, 'count', ' ', 't')).count, spaceT, 'the bigram (" ", t) counted by splitting the text');
 });
 
 t.test('query on a JSON Lines corpus: n-grams and perplexity stay inside documents', async (t) => {
