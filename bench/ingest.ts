@@ -9,7 +9,7 @@
  * Every tool reports its token count (and Python and lmpipe their distinct n-grams per order); a
  * mismatch is recorded as `agrees: false` and printed, so a fast wrong answer cannot pass unseen.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,11 +61,9 @@ export async function benchIngest(file: string, options: IngestOptions = {}): Pr
       return m;
     };
     await run('Node read + split (ceiling)', [...node, join(ROOT, 'bench/read-split.ts'), file], (out) => ({ tokens: JSON.parse(out).tokens }));
-    const entry = _pipelineEntry(node);
-    if (entry.endsWith('count-only.ts')) log('scripts/run-pipeline.ts does not load yet: using bench/count-only.ts (count stage alone)');
     for (const w of workers) {
       const out = join(scratch, `lmpipe-w${w}`);
-      const argv = [...node, entry, '--input', file, '--out', out, '--tokenizer', 'd2l-word',
+      const argv = [...node, join(ROOT, 'scripts/run-pipeline.ts'), '--input', file, '--out', out, '--tokenizer', 'd2l-word',
         '--order', String(order), '--until', 'count', '--fresh', '--quiet', '--workers', String(w)];
       await run(`lmpipe, ${w} worker${w > 1 ? 's' : ''}`, argv, () => _lmpipeCounts(join(out, 'lmpipe.sqlite'), order));
       rmSync(out, { recursive: true, force: true });
@@ -90,14 +88,6 @@ function _checkAgreement(results: Measurement[], baseline: Measurement): void {
     if (m.exitCode !== 0 || m.tokens === null) continue;
     m.agrees = m.tokens === baseline.tokens && (m.distinct === null || JSON.stringify(m.distinct) === JSON.stringify(baseline.distinct));
   }
-}
-
-/** The real CLI when it loads (`--help` exits 0), else the count-only stand-in. */
-function _pipelineEntry(node: string[]): string {
-  const cli = join(ROOT, 'scripts/run-pipeline.ts');
-  const [cmd, ...args] = node;
-  const probe = spawnSync(cmd, [...args, cli, '--help'], { cwd: ROOT, stdio: 'ignore', timeout: 60_000 });
-  return probe.status === 0 ? cli : join(ROOT, 'bench/count-only.ts');
 }
 
 function _lmpipeCounts(path: string, order: number): Partial<Measurement> {
