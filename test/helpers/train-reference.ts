@@ -5,6 +5,8 @@
  * h_{t−1} by ξ_t and leaves the value alone. Slow, cpu only: for tests on tiny models.
  */
 import * as tf from '@tensorflow/tfjs-core';
+// The union package registers every op's gradient (tfjs-core alone registers none) for tf.grads.
+import '@tensorflow/tfjs';
 import type { ModelShape, Params, Window } from '../../stages/_model.ts';
 
 /** Identity forward; gradient times `scale` (0 stops it). */
