@@ -77,8 +77,9 @@ async function _importOptional(module: string): Promise<void> {
   try {
     await import(module);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error(`${module} is not installed`);
+    const { code, message } = error as { code?: string; message?: string };
+    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)/.test(message ?? '');
+    if (missing) throw new Error(`${module} is not installed`);
     throw error;
   }
 }

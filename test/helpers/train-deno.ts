@@ -1,0 +1,44 @@
+/**
+ * Three training steps of a tiny GRU on each backend that loads, printed as JSON: run under Deno
+ * by test/backend.test.ts (`deno run -A test/helpers/train-deno.ts cpu wasm`) and compared with Node.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { backend, type BackendChoice } from '../../pipeline/backend.ts';
+import { Rng } from '../../pipeline/rng.ts';
+import { initHidden, initParams, lossAndGradients, type ModelShape } from '../../stages/_model.ts';
+import { applyUpdate, clipGradients, createOptimizer } from '../../stages/_optim.ts';
+
+/** Losses of three SGD steps and the sum of the final weights, on the active backend. */
+export function threeSteps(): { losses: number[]; checksum: number } {
+  const shape: ModelShape = { cell: 'gru', vocabSize: 7, hidden: 8, layers: 2 };
+  const rng = new Rng(3);
+  let params = initParams(shape, rng);
+  const optimizer = createOptimizer('sgd', params);
+  const window = {
+    inputs: Int32Array.from({ length: 12 }, () => rng.int(0, 6)),
+    targets: Int32Array.from({ length: 12 }, () => rng.int(0, 6)),
+    batchSize: 2, steps: 6,
+  };
+  const losses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const hidden = initHidden(shape, 2);
+    const result = lossAndGradients(params, shape, window, hidden);
+    const clipped = clipGradients(result.gradients, 1);
+    params = applyUpdate(params, clipped.gradients, optimizer, 1);
+    losses.push(result.loss.dataSync()[0]);
+    tf.dispose([result.loss, clipped.norm, hidden.flat(), result.hidden.flat(), Object.values(result.gradients), Object.values(clipped.gradients)]);
+  }
+  const checksum = Object.values(params).reduce((sum, p) => sum + p.dataSync().reduce((a, b) => a + b, 0), 0);
+  tf.dispose(Object.values(params));
+  return { losses, checksum };
+}
+
+if (typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined') {
+  const args = (globalThis as unknown as { Deno: { args: string[] } }).Deno.args;
+  const results: Record<string, unknown> = {};
+  for (const name of args) {
+    const info = await backend(name as BackendChoice);
+    results[name] = { detail: info.detail, ...threeSteps() };
+  }
+  console.log(JSON.stringify(results));
+}
