@@ -65,3 +65,22 @@ export function referenceGradients(shape: ModelShape, params: Params, window: Wi
     return Object.fromEntries(names.map((n, i) => [n, grads[i]]));
   });
 }
+
+/** Logits [1, vocab] after feeding `ids` one at a time from a zero state, computed naively. */
+export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>, ids: number[]): Float32Array {
+  return tf.tidy(() => {
+    let states: tf.Tensor[][] = Array.from({ length: shape.layers }, () =>
+      Array.from({ length: shape.cell === 'lstm' ? 2 : 1 }, () => tf.zeros([1, shape.hidden])));
+    let logits = tf.zeros([1, shape.vocabSize]);
+    for (const id of ids) {
+      let x = tf.cast(tf.oneHot(tf.tensor1d([id], 'int32'), shape.vocabSize), 'float32');
+      for (let l = 0; l < shape.layers; l++) {
+        states[l] = cellStep(shape.cell, x, states[l], p, l, shape.hidden);
+        x = states[l][0];
+      }
+      states = [...states];
+      logits = tf.add(tf.matMul(x, p['output.W_q']), p['output.b_q']);
+    }
+    return logits.dataSync() as Float32Array;
+  });
+}
