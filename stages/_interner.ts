@@ -17,6 +17,11 @@ export function hashStep(hash: number, unit: number): number {
   return Math.imul(hash ^ unit, FNV_PRIME);
 }
 
+/** A-Z -> a-z; every other UTF-16 unit unchanged. */
+export function lowerUnit(unit: number): number {
+  return (unit - 65) >>> 0 < 26 ? unit | 0x20 : unit;
+}
+
 export class Interner {
   #strings: string[] = [];
   /** slot -> id, EMPTY when free; the size is a power of two, kept at most half full. */
@@ -52,32 +57,35 @@ export class Interner {
   }
 
   /**
-   * The id of `text.slice(start, end)` (ASCII-lowercased, `| 0x20`, when `lowerAscii`; callers pass
-   * that only for ASCII letters), whose hash the caller computed with hashStep over the same units.
+   * The id of `text.slice(start, end)`, with A-Z mapped to a-z when `lowerAscii` (other units are
+   * kept as they are), whose hash the caller computed with hashStep over the same mapped units.
    */
   idOfSlice(text: string, start: number, end: number, hash: number, lowerAscii: boolean): number {
     const mask = this.#mask;
     const table = this.#table;
     const length = end - start;
-    const or = lowerAscii ? 0x20 : 0;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const id = table[slot];
-      if (id === EMPTY) return this.#insert(slot, text, start, end, hash, or);
+      if (id === EMPTY) return this.#insert(slot, text, start, end, hash, lowerAscii);
       if (this.#hashes[id] !== hash) continue;
       const from = this.#starts[id];
       if (this.#starts[id + 1] - from !== length) continue;
       const pool = this.#pool;
       let k = 0;
-      while (k < length && pool[from + k] === (text.charCodeAt(start + k) | or)) k++;
+      if (lowerAscii) {
+        while (k < length && pool[from + k] === lowerUnit(text.charCodeAt(start + k))) k++;
+      } else {
+        while (k < length && pool[from + k] === text.charCodeAt(start + k)) k++;
+      }
       if (k === length) return id;
     }
   }
 
-  #insert(slot: number, text: string, start: number, end: number, hash: number, or: number): number {
+  #insert(slot: number, text: string, start: number, end: number, hash: number, lowerAscii: boolean): number {
     const id = this.#strings.length;
     const length = end - start;
     let token = text.slice(start, end);
-    if (or) token = token.toLowerCase();
+    if (lowerAscii) token = token.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
     this.#strings.push(token);
     if (id + 2 > this.#starts.length) this.#growIds();
     const from = this.#starts[id];

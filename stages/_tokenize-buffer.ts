@@ -12,13 +12,28 @@ export interface ChunkTokenizer {
   trailingGap: boolean;
 }
 
+/** A scratch Int32Array that tokenizers write into directly, then copy out exactly. */
 export class IdBuffer {
+  #ids = new Int32Array(1024);
+
+  /** The scratch array, with room for at least `capacity` ids. */
+  reserve(capacity: number): Int32Array {
+    if (capacity > this.#ids.length) this.#ids = new Int32Array(Math.max(capacity, this.#ids.length * 2));
+    return this.#ids;
+  }
+
+  /** The first `length` ids written, as a new array the caller owns (it may transfer it). */
+  take(length: number): Int32Array {
+    return this.#ids.slice(0, length);
+  }
+}
+
+/** A growable id list, for tokenizers that cannot bound their output in advance. */
+export class IdList {
   #ids = new Int32Array(1024);
   #length = 0;
 
-  /** Empties the buffer, making room for `capacity` ids (more still grow it). */
-  reset(capacity: number): this {
-    if (capacity > this.#ids.length) this.#ids = new Int32Array(Math.max(capacity, this.#ids.length * 2));
+  reset(): this {
     this.#length = 0;
     return this;
   }
@@ -32,7 +47,6 @@ export class IdBuffer {
     this.#ids[this.#length++] = id;
   }
 
-  /** The ids pushed since reset, as a new array the caller owns (it may transfer it). */
   take(): Int32Array {
     return this.#ids.slice(0, this.#length);
   }

@@ -35,17 +35,19 @@ export class D2lWordTokenizer implements ChunkTokenizer {
   push(chunk: TextChunk): Int32Array {
     const text = chunk.text;
     const length = text.length;
+    const interner = this.#interner;
     if (chunk.documentStart) this.#carry = '';
-    const out = this.#out.reset((length >>> 1) + 2);
+    // A word needs a letter and a non-letter after it: at most length / 2 + 1 words, + 1 carried.
+    const out = this.#out.reserve((length >>> 1) + 2);
+    let n = 0;
     let i = 0;
     if (this.#carry !== '') {
       while (i < length && isLetter(text.charCodeAt(i))) i++;
       this.#carry += text.slice(0, i);
-      if (i === length && !chunk.documentEnd) return out.take();
-      out.push(this.#interner.id(this.#carry.toLowerCase()));
+      if (i === length && !chunk.documentEnd) return this.#out.take(0);
+      out[n++] = interner.id(this.#carry.toLowerCase());
       this.#carry = '';
     }
-    const interner = this.#interner;
     while (i < length) {
       let code = text.charCodeAt(i);
       if (!isLetter(code)) {
@@ -63,16 +65,15 @@ export class D2lWordTokenizer implements ChunkTokenizer {
         this.#carry = text.slice(start);
         break;
       }
-      out.push(interner.idOfSlice(text, start, i, hash, true));
+      out[n++] = interner.idOfSlice(text, start, i, hash, true);
     }
-    return out.take();
+    return this.#out.take(n);
   }
 
   end(): Int32Array {
-    const out = this.#out.reset(1);
-    if (this.#carry !== '') out.push(this.#interner.id(this.#carry.toLowerCase()));
+    const word = this.#carry;
     this.#carry = '';
-    return out.take();
+    return word === '' ? new Int32Array(0) : Int32Array.of(this.#interner.id(word.toLowerCase()));
   }
 }
 
@@ -95,19 +96,20 @@ export class D2lCharTokenizer implements ChunkTokenizer {
     const text = chunk.text;
     const length = text.length;
     if (chunk.documentStart) this.#lineHasLetter = this.#pendingSpace = false;
-    const out = this.#out.reset(length + 1);
+    const out = this.#out.reserve(length + 1);
     const ids = this.#ids;
+    let n = 0;
     let lineHasLetter = this.#lineHasLetter;
     let pendingSpace = this.#pendingSpace;
     for (let i = 0; i < length; i++) {
       const code = text.charCodeAt(i);
       if (isLetter(code)) {
         if (pendingSpace) {
-          out.push(ids[32] >= 0 ? ids[32] : this.#learn(32));
+          out[n++] = ids[32] >= 0 ? ids[32] : this.#learn(32);
           pendingSpace = false;
         }
         const lower = code | 0x20;
-        out.push(ids[lower] >= 0 ? ids[lower] : this.#learn(lower));
+        out[n++] = ids[lower] >= 0 ? ids[lower] : this.#learn(lower);
         lineHasLetter = true;
       } else if (code === LF || code === CR) {
         lineHasLetter = pendingSpace = false;
@@ -118,7 +120,7 @@ export class D2lCharTokenizer implements ChunkTokenizer {
     // A non-letter run that reaches the end of the line (or the document) is stripped.
     this.#lineHasLetter = chunk.documentEnd ? false : lineHasLetter;
     this.#pendingSpace = chunk.documentEnd ? false : pendingSpace;
-    return out.take();
+    return this.#out.take(n);
   }
 
   end(): Int32Array {

@@ -1,7 +1,7 @@
 /**
  * Tokenize stage: TextChunk -> TokenBatch of ids local to one Interner.
  *
- * Tokenizers (see _tokenize-d2l.ts and _tokenize-unicode.ts for the exact rules):
+ * Tokenizers (see _tokenize-d2l.ts, _tokenize-word.ts, _tokenize-char.ts for the exact rules):
  *   d2l-word, d2l-char  the d2l book's (0.17) rules, always lowercase, ASCII letters only
  *   word                Intl.Segmenter word-like segments; `lowercase` optional
  *   char                code points, whitespace runs as one ' '; `lowercase` optional
@@ -10,13 +10,14 @@
  * where chunks are cut. It holds back a token that a chunk's end may have cut (a word), and emits
  * it when the document ends: at a chunk with `documentEnd` (the read stage sets it), or when the
  * caller calls `end()`. One tokenizer per shard: `leadingGap` / `trailingGap` describe the
- * shard's edges (char tokenizer only; see _tokenize-unicode.ts).
+ * shard's edges (char tokenizer only; see _tokenize-char.ts).
  */
 import type { TextChunk, TokenBatch, TokenizerName } from '../pipeline/types.ts';
 import { Interner } from './_interner.ts';
 import type { ChunkTokenizer } from './_tokenize-buffer.ts';
 import { D2lCharTokenizer, D2lWordTokenizer } from './_tokenize-d2l.ts';
-import { CharTokenizer, WordTokenizer } from './_tokenize-unicode.ts';
+import { CharTokenizer } from './_tokenize-char.ts';
+import { WordTokenizer } from './_tokenize-word.ts';
 
 export { Interner } from './_interner.ts';
 
