@@ -58,7 +58,10 @@ t.test('tokenize() on The Time Machine gives the d2l book figures', { skip: !exi
   t.equal(new Set(words).size, 4579, '4,579 word types');
   t.same(await fileTokens(timeMachine, 'd2l-char', 20000), chars, 'the same char stream from 20 kB shards');
   t.same(await fileTokens(timeMachine, 'd2l-word', 20000), words, 'the same word stream from 20 kB shards');
-  if (!hasPython) return t.skip('python3 not found');
+  if (!hasPython) {
+    t.comment('python3 not found: the oracle comparison is skipped');
+    return;
+  }
   const expected = runOracle(timeMachine);
   t.ok(expected.char.join('') === chars.join(''), 'char stream equals the d2l code in Python');
   t.ok(expected.word.join(' ') === words.join(' '), 'word stream equals the d2l code in Python');
