@@ -171,7 +171,12 @@ function _thread(post: (message: unknown) => void, terminate: () => void) {
 
 async function _startNodeWorker(module: URL): Promise<Thread> {
   const { Worker } = await import('node:worker_threads');
-  const worker = new Worker(new URL('./count-worker-bootstrap.mjs', import.meta.url), { workerData: { module: module.href } });
+  const worker = new Worker(new URL('./count-worker-bootstrap.mjs', import.meta.url), {
+    workerData: { module: module.href },
+    // Not the parent's --import/--loader flags (tap's instrumentation, tsx's own): each would load
+    // again in every thread. The bootstrap registers what the worker needs.
+    execArgv: [],
+  });
   // A busy worker keeps the process alive (the main thread may be waiting on nothing else); an
   // idle one must not.
   const post = (message: unknown) => {

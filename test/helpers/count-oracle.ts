@@ -12,6 +12,9 @@ import type { StageContext } from '../../pipeline/types.ts';
 import type { Database } from '../../storage/driver.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
 
+/** The settings test/helpers/count-child.ts runs with (and its uninterrupted reference). */
+export const childSettings = { tokenizer: 'char', order: 3, shardMb: 0.0005, reserved: ['<pad>', 'e'], minFreq: 2 } as const;
+
 /** mulberry32: a tiny seeded generator, so that a failing case can be replayed. */
 export function random(seed: number): () => number {
   let state = seed >>> 0;

@@ -1,0 +1,37 @@
+/**
+ * The process test/count-resume.test.ts kills: runs the count and vocab stages on a run directory
+ * the way the runner does (skip when done, reset when the fingerprint changed, else resume), with
+ * a checkpoint after every shard, printing one line per event so that the test can aim its kills.
+ *
+ *   node --import tsx test/helpers/count-child.ts DIR WORKERS INPUT...
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { resolveConfig } from '../../pipeline/config.ts';
+import type { Stage, StageContext } from '../../pipeline/types.ts';
+import { runCount } from '../../stages/_count-run.ts';
+import { countStage } from '../../stages/count.ts';
+import { vocabStage } from '../../stages/vocab.ts';
+import { openRunDatabase } from '../../storage/schema.ts';
+import { forgetStage, loadStage } from '../../storage/stages.ts';
+import { childSettings } from './count-oracle.ts';
+
+
+const [dir, workers, ...input] = process.argv.slice(2);
+const config = resolveConfig({ ...childSettings, reserved: [...childSettings.reserved], input, workers: Number(workers), out: dir });
+const db = openRunDatabase(join(dir, 'lmpipe.sqlite'));
+for (const stage of [countStage, vocabStage] as Stage[]) {
+  const basis = { settings: stage.settings(config), inputs: stage.inputs ? await stage.inputs(config) : null };
+  const fingerprint = createHash('sha256').update(JSON.stringify(basis)).digest('hex').slice(0, 16);
+  const record = loadStage(db, stage.name);
+  if (record?.state === 'done' && record.fingerprint === fingerprint) continue;
+  if (record && record.fingerprint !== fingerprint) {
+    stage.reset({ dir, db });
+    forgetStage(db, stage.name);
+  }
+  const ctx: StageContext = { dir, db, config, fingerprint, signal: new AbortController().signal, log: () => {} };
+  const events = stage.name === 'count' ? runCount(ctx, { checkpointMs: 0 }) : stage.run(ctx);
+  for await (const event of events) process.stdout.write(`${stage.name} ${event.done}\n`);
+}
+db.close();
+process.stdout.write('finished\n');

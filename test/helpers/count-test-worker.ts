@@ -1,0 +1,40 @@
+/**
+ * A worker module for test/workers.test.ts, speaking pipeline/workers.ts's protocol. It misbehaves
+ * on request (`options.mode`): it answers slowly in reverse order, exits, exits once, or throws.
+ */
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { LmpipeError } from '../../pipeline/errors.ts';
+import type { Shard } from '../../pipeline/types.ts';
+import { serializeError } from '../../pipeline/workers.ts';
+
+interface TestOptions {
+  mode: 'reverse' | 'exit' | 'exit-once' | 'throw' | 'uncaught';
+  /** The shard index the misbehaviour happens on. */
+  at?: number;
+  /** reverse: a file to append each started shard index to. exit-once: the marker file. */
+  file?: string;
+}
+
+parentPort!.on('message', async ({ shard, options }: { shard: Shard; options: TestOptions }) => {
+  if (options.mode === 'reverse') {
+    if (options.file) appendFileSync(options.file, `${shard.index}\n`);
+    await new Promise((resolve) => setTimeout(resolve, (10 - (shard.index % 10)) * 15));
+  }
+  if (shard.index === options.at) {
+    if (options.mode === 'exit') process.exit(3);
+    if (options.mode === 'exit-once' && !existsSync(options.file!)) {
+      writeFileSync(options.file!, 'died once');
+      process.exit(3);
+    }
+    if (options.mode === 'uncaught') setTimeout(() => { throw new Error('boom'); });
+    if (options.mode === 'throw') {
+      const error = new LmpipeError('INPUT', 'Unexpected token', { stage: 'count', file: shard.path, position: 'byte 7' });
+      parentPort!.postMessage({ ok: false, error: serializeError(error) });
+      return;
+    }
+    if (options.mode === 'uncaught') return;
+  }
+  const payload = Int32Array.of(shard.index);
+  parentPort!.postMessage({ ok: true, result: { index: shard.index, payload } }, [payload.buffer]);
+});

@@ -1,0 +1,90 @@
+import t from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LmpipeError } from '../pipeline/errors.ts';
+import type { Shard } from '../pipeline/types.ts';
+import { workers } from '../pipeline/workers.ts';
+import { countShard, transferables } from '../stages/_count-shard.ts';
+import { countStage } from '../stages/count.ts';
+import { drain, stageContext } from './helpers/count-oracle.ts';
+
+const module = new URL('./helpers/count-test-worker.ts', import.meta.url);
+const shards = (count: number): Shard[] =>
+  Array.from({ length: count }, (_, index) => ({
+    index, path: '/corpus/a.txt', format: 'text', start: index * 100, end: index * 100 + 100, continuesDocument: index > 0,
+  }));
+type Echo = { index: number; payload: Int32Array };
+
+t.test('workers() yields results in shard order when they finish out of order', async (t) => {
+  const seen: number[] = [];
+  for await (const result of workers<Echo>(shards(12), { workers: 3, module, options: { mode: 'reverse' } })) {
+    t.equal(result.payload[0], result.index, 'the transferred payload arrives intact');
+    seen.push(result.index);
+  }
+  t.same(seen, Array.from({ length: 12 }, (_, i) => i));
+});
+
+t.test('workers() starts no more than 2 x workers shards ahead of a paused consumer', async (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'lmpipe-workers-')), 'started');
+  writeFileSync(file, '');
+  const started = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+  let consumed = 0;
+  for await (const _ of workers<Echo>(shards(30), { workers: 2, module, options: { mode: 'reverse', file } })) {
+    consumed++;
+    if (consumed === 1) await new Promise((resolve) => setTimeout(resolve, 600));
+    t.ok(started() <= consumed + 4, `after ${consumed} consumed, ${started()} started`);
+  }
+  t.equal(consumed, 30);
+});
+
+t.test('workers() fails a shard loudly when its worker dies twice, naming file and range', async (t) => {
+  const error = await drain(workers<Echo>(shards(6), { workers: 2, module, options: { mode: 'exit', at: 3 } })).catch((e) => e);
+  t.ok(error instanceof LmpipeError, 'an LmpipeError');
+  t.match(error, { code: 'INTERNAL', stage: 'count', file: '/corpus/a.txt', position: 'bytes 300-400' });
+  t.match(error.message, /died twice on shard 3 \(it exited with code 3\)/);
+});
+
+t.test('workers() replaces a worker that died once and retries its shard', async (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'lmpipe-workers-')), 'marker');
+  const log: string[] = [];
+  const results = await drain(workers<Echo>(shards(6), { workers: 2, module, options: { mode: 'exit-once', at: 2, file }, log: (m) => log.push(m) }));
+  t.same(results.map((r) => r.index), [0, 1, 2, 3, 4, 5], 'every shard counted once');
+  t.match(log, [/died on shard 2 .*retrying/]);
+});
+
+t.test('workers() treats an uncaught exception in a worker as a death', async (t) => {
+  const error = await drain(workers<Echo>(shards(4), { workers: 1, module, options: { mode: 'uncaught', at: 1 } })).catch((e) => e);
+  t.match(error, { code: 'INTERNAL', file: '/corpus/a.txt', position: 'bytes 100-200' });
+  t.match(error.message, /it threw boom/);
+});
+
+t.test('workers() passes on an error a worker threw, with its code, file and position, without retrying', async (t) => {
+  const log: string[] = [];
+  const error = await drain(workers<Echo>(shards(4), { workers: 2, module, options: { mode: 'throw', at: 1 }, log: (m) => log.push(m) })).catch((e) => e);
+  t.ok(error instanceof LmpipeError);
+  t.match(error, { code: 'INPUT', stage: 'count', file: '/corpus/a.txt', position: 'byte 7', message: 'Unexpected token' });
+  t.same(log, [], 'no retry');
+});
+
+t.test('transferables() lists every buffer of a shard result, so none is copied', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-workers-'));
+  writeFileSync(join(dir, 'a.txt'), 'the time machine, by h g wells\nthe time traveller\n');
+  const shard: Shard = { index: 0, path: join(dir, 'a.txt'), format: 'text', start: 0, end: 51, continuesDocument: false };
+  const result = await countShard(shard, { tokenizer: 'd2l-word', lowercase: false, jsonField: 'text', order: 3 });
+  const arrays = [result.stream, result.head, result.tail, ...result.keys, ...result.counts];
+  t.ok([result.stream, result.tail, ...result.keys].every((array) => array.byteLength > 0));
+  structuredClone(result, { transfer: transferables(result) });
+  t.ok(arrays.every((array) => array.byteLength === 0), 'every array was detached by the transfer');
+});
+
+t.test('the count stage with 2 workers fails on malformed JSON with the file named', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-workers-'));
+  writeFileSync(join(dir, 'a.txt'), 'fine text\n');
+  writeFileSync(join(dir, 'b.json'), '[{"text": "ok"}, {"text": oops}]');
+  const ctx = stageContext(join(dir, 'run'), { input: [join(dir, 'a.txt'), join(dir, 'b.json')], workers: 2 });
+  const error = await drain(countStage.run(ctx)).catch((e) => e);
+  ctx.close();
+  t.ok(error instanceof LmpipeError, String(error));
+  t.match(error, { code: 'INPUT', file: join(dir, 'b.json') });
+});
