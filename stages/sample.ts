@@ -7,6 +7,7 @@
  *   const { text } = await sample(dir, { prefix: 'time traveller', length: 50 });
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { backend, type BackendChoice } from '../pipeline/backend.ts';
 import { readCheckpoint } from '../pipeline/checkpoint.ts';
@@ -70,8 +71,12 @@ async function* runSample(ctx: StageContext): AsyncGenerator<StageEvent> {
 /** Generates from the model trained in `dir`. */
 export async function sample(dir: string, options: SampleOptions): Promise<Sample> {
   const { prefix, length, temperature = 0, seed = 42 } = options;
+  const file = join(dir, 'lmpipe.sqlite');
+  if (!options.db && !existsSync(file)) {
+    throw new LmpipeError('STATE', `Expected a run directory holding lmpipe.sqlite, got ${dir}; train a model there first (npm run pipeline -- --out ${dir})`, { stage: 'sample', file });
+  }
   await backend(options.backend ?? 'auto');
-  const db = options.db ?? openRunDatabase(join(dir, 'lmpipe.sqlite'), { readonly: true });
+  const db = options.db ?? openRunDatabase(file, { readonly: true });
   try {
     const { params, shape, run } = _loadModel(dir, db);
     const vocab = db.prepare('SELECT token FROM vocab ORDER BY id').all().map((row) => String(row.token));

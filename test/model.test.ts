@@ -187,7 +187,7 @@ t.test('initParams follows d2l: weights normal × 0.01, biases zero, reproducibl
   t.same(a['layer1.W_x'].shape, [64, 256]);
   t.same(a['output.W_q'].shape, [64, 30]);
   for (const spec of paramSpecs(shape)) {
-    const values = a[spec.name].dataSync();
+    const values = a[spec.name].dataSync() as Float32Array;
     t.same(Array.from(values), Array.from(b[spec.name].dataSync()), `${spec.name} reproducible`);
     if (spec.init === 'zeros') {
       t.ok(values.every((v) => v === 0), `${spec.name} zero`);

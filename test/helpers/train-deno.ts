@@ -28,7 +28,7 @@ export function threeSteps(): { losses: number[]; checksum: number } {
     losses.push(result.loss.dataSync()[0]);
     tf.dispose([result.loss, clipped.norm, hidden.flat(), result.hidden.flat(), Object.values(result.gradients), Object.values(clipped.gradients)]);
   }
-  const checksum = Object.values(params).reduce((sum, p) => sum + p.dataSync().reduce((a, b) => a + b, 0), 0);
+  const checksum = Object.values(params).reduce((sum, p) => sum + (p.dataSync() as Float32Array).reduce((a, b) => a + b, 0), 0);
   tf.dispose(Object.values(params));
   return { losses, checksum };
 }

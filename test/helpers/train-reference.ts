@@ -11,10 +11,7 @@ import type { ModelShape, Params, Window } from '../../stages/_model.ts';
 
 /** Identity forward; gradient times `scale` (0 stops it). */
 const scaleGradient = (x: tf.Tensor, scale: number) =>
-  tf.customGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
-    void save;
-    return { value: tf.clone(input), gradFunc: (dy: tf.Tensor) => tf.mul(dy, scale) };
-  })(x);
+  tf.customGrad(((input: tf.Tensor) => ({ value: tf.clone(input), gradFunc: (dy: tf.Tensor) => tf.mul(dy, scale) })) as unknown as Parameters<typeof tf.customGrad>[0])(x);
 
 function cellStep(cell: ModelShape['cell'], x: tf.Tensor, state: tf.Tensor[], p: Record<string, tf.Tensor>, l: number, hidden: number) {
   const wx = p[`layer${l}.W_x`], wh = p[`layer${l}.W_h`], b = p[`layer${l}.b`];
