@@ -131,6 +131,7 @@ async function locateError(options: JsonOptions, error: unknown, fallbackByte: n
   // that began in the previous piece.
   const recent: Array<Piece & { units: number }> = [];
   let units = 0;
+  let atEnd = false;
   try {
     for await (const piece of pieces(options.reopen(), options.source)) {
       recent.push({ ...piece, units });
@@ -138,14 +139,16 @@ async function locateError(options: JsonOptions, error: unknown, fallbackByte: n
       units += piece.text.length;
       verify(piece.text);
     }
+    atEnd = true;
     verify(none as unknown as string);
   } catch (found) {
     const { offset, line, pos } = found as { offset?: number; line?: number; pos?: number };
     if (typeof offset !== 'number') throw found;
     const piece = recent.findLast((candidate) => candidate.units <= offset);
     if (piece) place.position = `byte ${piece.byte + Buffer.byteLength(piece.text.slice(0, offset - piece.units))}`;
-    const message = (found as Error).message.replace(/^ERROR at \d+ \(\d+, \d+\): /, '');
-    return new LmpipeError('INPUT', `Malformed JSON: ${cleanMessage(message)} (line ${line}, column ${pos})`, place);
+    const message = cleanMessage((found as Error).message.replace(/^ERROR at \d+ \(\d+, \d+\): /, ''));
+    const what = atEnd ? `unexpected end of input (${message})` : message;
+    return new LmpipeError('INPUT', `Malformed JSON: ${what} (line ${line}, column ${pos})`, place);
   }
   const message = error instanceof Error ? error.message : String(error);
   return new LmpipeError('INPUT', `Malformed JSON: ${cleanMessage(message)}`, place);

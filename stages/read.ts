@@ -42,7 +42,7 @@ export async function planShards(
   inputs: string[],
   options: { shardBytes?: number; format?: InputFormat } = {},
 ): Promise<Shard[]> {
-  const { shardBytes, format } = { shardBytes: DEFAULT_SHARD_BYTES, ...options };
+  const { shardBytes = DEFAULT_SHARD_BYTES, format } = options;
   if (!(shardBytes >= 1)) throw new RangeError(`Expected \`shardBytes\` to be at least 1, got \`${shardBytes}\``);
   const files = await listInputs(inputs, format);
   return planFiles(files, Math.floor(shardBytes));
@@ -52,7 +52,7 @@ export async function* read(
   shards: Iterable<Shard> | AsyncIterable<Shard>,
   options: ReadOptions = {},
 ): AsyncGenerator<TextChunk> {
-  const { jsonField, report, signal } = { jsonField: 'text', ...options };
+  const { jsonField = 'text', report, signal } = options;
   for await (const shard of shards) {
     if (signal?.aborted) throw new LmpipeError('INTERRUPTED', 'Interrupted', { file: shard.path });
     const inner = innerFormat(shard);
