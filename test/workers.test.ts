@@ -1,5 +1,6 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LmpipeError } from '../pipeline/errors.ts';
@@ -7,7 +8,8 @@ import type { Shard } from '../pipeline/types.ts';
 import { workers } from '../pipeline/workers.ts';
 import { countShard, transferables } from '../stages/_count-shard.ts';
 import { countStage } from '../stages/count.ts';
-import { drain, stageContext } from './helpers/count-oracle.ts';
+import { fileURLToPath } from 'node:url';
+import { drain, dumpTables, random, randomText, stageContext } from './helpers/count-oracle.ts';
 
 const module = new URL('./helpers/count-test-worker.ts', import.meta.url);
 const shards = (count: number): Shard[] =>
@@ -87,4 +89,28 @@ t.test('the count stage with 2 workers fails on malformed JSON with the file nam
   ctx.close();
   t.ok(error instanceof LmpipeError, String(error));
   t.match(error, { code: 'INPUT', file: join(dir, 'b.json') });
+});
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const deno = join(root, 'node_modules', '.bin', 'deno');
+
+t.test('the count stage under Deno (web Workers, node:sqlite) writes what Node writes', { skip: !existsSync(deno) && 'deno is not installed' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-workers-'));
+  const next = random(4);
+  const inputs = [join(dir, 'a.txt'), join(dir, 'b.jsonl')];
+  writeFileSync(inputs[0], randomText(next, 1200));
+  writeFileSync(inputs[1], Array.from({ length: 5 }, () => JSON.stringify({ text: randomText(next, 20) })).join('\n'));
+  const script = fileURLToPath(new URL('./helpers/count-deno.ts', import.meta.url));
+  const run = spawnSync(deno, ['run', '-A', '--config', join(root, 'deno.json'), script, join(dir, 'deno'), '2', 'char', ...inputs], {
+    cwd: root, encoding: 'utf8',
+  });
+  t.equal(run.status, 0, run.stderr);
+  t.equal(run.stdout.trim(), 'node:sqlite');
+  const node = stageContext(join(dir, 'node'), { input: inputs, tokenizer: 'char', order: 4, workers: 2, shardMb: 0.001 });
+  await drain(countStage.run(node));
+  const denoRun = stageContext(join(dir, 'deno'), {});
+  t.equal(dumpTables(denoRun.db), dumpTables(node.db), 'same tables');
+  t.ok(readFileSync(join(dir, 'deno', 'tokens.bin')).equals(readFileSync(join(dir, 'node', 'tokens.bin'))), 'same tokens.bin');
+  node.close();
+  denoRun.close();
 });
