@@ -1,0 +1,122 @@
+"""The model of bench/train-bench.ts in PyTorch, timed the same way: full training steps (forward,
+BPTT, clipping by global norm 1, SGD lr 1) on synthetic ids, hidden state carried and detached.
+
+Two variants per setting, each with 1 thread and with all threads:
+  scratch  d2l's RNNModelScratch (one-hot inputs, per-step matmuls: the model lmpipe implements)
+  nn       d2l's concise RNNModel (nn.RNN, one fused kernel per window; gru/lstm likewise)
+
+  /usr/bin/python3 bench/torch_rnn.py '{"settings": [{"name": "A", "cell": "rnn", "vocabSize": 28,
+      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10}'
+prints {"version": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond"}]}.
+"""
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def scratch_params(cell, vocab, hidden):
+    gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
+    normal = lambda *shape: (torch.randn(*shape) * 0.01).requires_grad_()
+    return [normal(vocab, gates * hidden), normal(hidden, gates * hidden), torch.zeros(gates * hidden, requires_grad=True),
+            normal(hidden, vocab), torch.zeros(vocab, requires_grad=True)]
+
+
+def scratch_forward(cell, params, inputs, state, hidden):
+    """d2l's rnn/gru/lstm from scratch over X [steps, batch] (one-hot), gate blocks side by side."""
+    w_x, w_h, b, w_q, b_q = params
+    x_all = F.one_hot(inputs.T, w_x.shape[0]).float()
+    h, c = state
+    outputs = []
+    for x in x_all:
+        if cell == "rnn":
+            h = torch.tanh(x @ w_x + h @ w_h + b)
+        elif cell == "gru":
+            xz, xr, xh = (x @ w_x + b).chunk(3, 1)
+            hz, hr, _ = w_h.chunk(3, 1)
+            z, r = torch.sigmoid(xz + h @ hz), torch.sigmoid(xr + h @ hr)
+            candidate = torch.tanh(xh + (r * h) @ w_h[:, 2 * hidden:])
+            h = z * h + (1 - z) * candidate
+        else:
+            i, f, o, g = (x @ w_x + h @ w_h + b).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        outputs.append(h @ w_q + b_q)
+    return torch.cat(outputs), (h, c)
+
+
+class Concise(nn.Module):
+    def __init__(self, cell, vocab, hidden):
+        super().__init__()
+        self.vocab = vocab
+        self.rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](vocab, hidden)
+        self.linear = nn.Linear(hidden, vocab)
+
+    def forward(self, inputs, state):
+        y, state = self.rnn(F.one_hot(inputs.T, self.vocab).float(), state)
+        return self.linear(y.reshape(-1, y.shape[-1])), state
+
+
+def clip(params, theta=1.0):
+    norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
+    if norm > theta:
+        for p in params:
+            p.grad[:] *= theta / norm
+
+
+def time_variant(setting, variant, seconds):
+    cell, vocab, hidden, batch, steps = (setting[k] for k in ("cell", "vocabSize", "hidden", "batch", "steps"))
+    torch.manual_seed(0)
+    inputs = torch.randint(0, vocab, (batch, steps))
+    targets = torch.randint(0, vocab, (batch, steps)).T.reshape(-1)
+    if variant == "scratch":
+        params = scratch_params(cell, vocab, hidden)
+        state = (torch.zeros(batch, hidden), torch.zeros(batch, hidden))
+        forward = lambda s: scratch_forward(cell, params, inputs, s, hidden)
+        detach = lambda s: tuple(t.detach() for t in s)
+    else:
+        model = Concise(cell, vocab, hidden)
+        params = list(model.parameters())
+        zeros = torch.zeros(1, batch, hidden)
+        state = (zeros, zeros.clone()) if cell == "lstm" else zeros
+        forward = lambda s: model(inputs, s)
+        detach = lambda s: tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
+
+    def step(state):
+        y, state = forward(state)
+        loss = F.cross_entropy(y, targets)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        clip(params)
+        with torch.no_grad():
+            for p in params:
+                p -= 1.0 * p.grad
+        return detach(state)
+
+    state = step(step(state))
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or count < 3:
+        state = step(state)
+        count += 1
+    return count * batch * steps / (time.perf_counter() - started)
+
+
+def main():
+    request = json.loads(sys.argv[1])
+    results = []
+    for threads in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        for setting in request["settings"]:
+            for variant in ("scratch", "nn"):
+                rate = time_variant(setting, variant, request["seconds"])
+                results.append({**setting, "variant": variant, "threads": threads, "tokensPerSecond": rate})
+    print(json.dumps({"version": torch.__version__, "results": results}))
+
+
+if __name__ == "__main__":
+    main()
