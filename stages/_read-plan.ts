@@ -3,7 +3,8 @@
  * skipped) -> shards. Every input is checked before any shard is returned, so that a typo in the
  * last path fails before hours of work on the first.
  */
-import { open, readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LmpipeError } from '../pipeline/errors.ts';
 import type { InputFormat, Shard } from '../pipeline/types.ts';
@@ -37,27 +38,47 @@ export async function listInputs(inputs: string[], format?: InputFormat): Promis
     }
     const path = resolve(input);
     const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-      const reason = error.code === 'ENOENT' ? 'to exist' : `to be readable (${error.code ?? error.message})`;
-      throw new LmpipeError('INPUT', `Expected \`--input\` path \`${input}\` ${reason}`, { file: input });
+      throw new LmpipeError('INPUT', `Expected \`--input\` path \`${input}\` ${reason(error)}`, { file: input });
     });
     if (info.isDirectory()) {
-      for (const file of await walk(path)) files.push({ ...file, format: format ?? formatOf(file.path) });
+      const found = await walk(path, new Set([`${info.dev}:${info.ino}`]));
+      if (found.length === 0) {
+        throw new LmpipeError('INPUT', `Expected \`--input\` directory \`${input}\` to hold a file (hidden ones are skipped)`, { file: input });
+      }
+      for (const file of found) files.push({ ...file, format: format ?? formatOf(file.path) });
     } else {
       files.push({ path, format: format ?? formatOf(path), size: info.size });
     }
   }
+  for (const file of files) {
+    if (file.path === '-') continue;
+    await access(file.path, constants.R_OK).catch((error: NodeJS.ErrnoException) => {
+      throw new LmpipeError('INPUT', `Expected \`--input\` file \`${file.path}\` ${reason(error)}`, { file: file.path });
+    });
+  }
   return files;
 }
 
-async function walk(dir: string): Promise<Array<{ path: string; size: number }>> {
+function reason(error: NodeJS.ErrnoException): string {
+  return error.code === 'ENOENT' ? 'to exist' : `to be readable (${error.code ?? error.message})`;
+}
+
+/** Files under dir, depth first in byte-wise name order; `seen` (dev:inode) stops symlink loops. */
+async function walk(dir: string, seen: Set<string>): Promise<Array<{ path: string; size: number }>> {
   const names = (await readdir(dir)).filter((name) => !name.startsWith('.'));
   names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   const files: Array<{ path: string; size: number }> = [];
   for (const name of names) {
     const path = join(dir, name);
-    const info = await stat(path);
-    if (info.isDirectory()) files.push(...(await walk(path)));
-    else if (info.isFile()) files.push({ path, size: info.size });
+    const info = await stat(path).catch(() => undefined); // a dangling symlink is not an input
+    if (info?.isDirectory()) {
+      const key = `${info.dev}:${info.ino}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      files.push(...(await walk(path, seen)));
+    } else if (info?.isFile()) {
+      files.push({ path, size: info.size });
+    }
   }
   return files;
 }

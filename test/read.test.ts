@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -47,10 +47,13 @@ t.test('planShards() walks directories in byte-wise sorted order, skipping hidde
   for (const name of ['b.txt', 'a.txt', 'B.txt', '.hidden', '.git/x.txt', 'sub/c.txt', 'sub/A.json', 'é.txt', 'z.jsonl', 'y.ndjson', 'w.gz']) {
     file(join('tree', name), name.endsWith('json') || name.endsWith('jsonl') ? '' : 'x\n');
   }
+  symlinkSync('..', join(dir, 'tree/sub/loop')); // a cycle: walked once
   const shards = await planShards([join(dir, 'tree')]);
   t.same(shards.map((s) => s.path.slice(join(dir, 'tree').length + 1)), ['B.txt', 'a.txt', 'b.txt', 'sub/A.json', 'sub/c.txt', 'w.gz', 'y.ndjson', 'z.jsonl', 'é.txt']);
   t.same(shards.map((s) => s.format), ['text', 'text', 'text', 'json', 'text', 'gzip', 'jsonl', 'jsonl', 'text']);
   t.same(shards.map((s) => s.index), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  mkdirSync(join(dir, 'empty/.only-hidden'), { recursive: true });
+  await t.rejects(planShards([join(dir, 'empty')]), { code: 'INPUT', message: /^Expected `--input` directory `.*empty` to hold a file/ });
 });
 
 t.test('planShards() cuts text right after a newline and read() covers the file exactly', async (t) => {
