@@ -100,23 +100,33 @@ export interface GradientOptions {
 interface Forward {
   tapes: LayerTape[];
   hidden: Hidden;
+  /** Each layer's input above the first, all steps: [steps·batch, H] (the left factor of dW_x). */
+  inputs: T2[];
   /** h_t of the top layer per step, [batch, H]. */
   top: T2[];
 }
 
+/**
+ * Runs the layers over the window. Each layer's input projection X W_x + b is ONE matMul (or gather)
+ * over all steps, cut into steps afterwards; only the recurrence runs step by step.
+ */
 function _forward(params: Params, shape: ModelShape, ids: Int32Array, hidden: Hidden, steps: number, input: 'one-hot' | 'gather'): Forward {
-  const batch = ids.length / steps;
-  const result: Forward = { tapes: [], hidden: [], top: [] };
+  const result: Forward = { tapes: [], hidden: [], inputs: [], top: [] };
+  const n = ids.length;
   for (let l = 0; l < shape.layers; l++) {
     const wx = params[`layer${l}.W_x`];
-    const b = params[`layer${l}.b`];
-    const below = result.top;
-    const project = l > 0
-      ? (t: number) => tf.add(tf.matMul(below[t], wx), b)
-      : input === 'one-hot'
-      ? (t: number) => tf.add(tf.matMul(tf.tensor2d(_oneHotRows(ids, t * batch, batch, shape.vocabSize), [batch, shape.vocabSize]), wx), b)
-      : (t: number) => tf.add(tf.gather(wx, tf.tensor1d(ids.subarray(t * batch, (t + 1) * batch), 'int32')), b);
-    const layer = forwardLayer(shape.cell, project, hidden[l], params[`layer${l}.W_h`], steps);
+    let projected: T2; // [steps·batch, G·H]
+    if (l > 0) {
+      const below = tf.concat(result.top, 0);
+      result.inputs.push(below);
+      projected = tf.matMul(below, wx);
+    } else if (input === 'one-hot') {
+      projected = tf.matMul(tf.tensor2d(_oneHotRows(ids, shape.vocabSize), [n, shape.vocabSize]), wx);
+    } else {
+      projected = tf.gather(wx, tf.tensor1d(ids, 'int32'));
+    }
+    const xw = _splitSteps(tf.add(projected, params[`layer${l}.b`]), steps);
+    const layer = forwardLayer(shape.cell, (t) => xw[t], hidden[l], params[`layer${l}.W_h`], steps);
     result.tapes.push(layer.tape);
     result.hidden.push(layer.state);
     result.top = layer.tape.outputs;
@@ -124,10 +134,10 @@ function _forward(params: Params, shape: ModelShape, ids: Int32Array, hidden: Hi
   return result;
 }
 
-/** [count, vocab] one-hot rows for ids[start .. start+count). */
-function _oneHotRows(ids: Int32Array, start: number, count: number, vocabSize: number): Float32Array {
-  const rows = new Float32Array(count * vocabSize);
-  for (let i = 0; i < count; i++) rows[i * vocabSize + ids[start + i]] = 1;
+/** [n, vocab] one-hot rows of ids. */
+function _oneHotRows(ids: Int32Array, vocabSize: number): Float32Array {
+  const rows = new Float32Array(ids.length * vocabSize);
+  for (let i = 0; i < ids.length; i++) rows[i * vocabSize + ids[i]] = 1;
   return rows;
 }
 
@@ -193,7 +203,7 @@ export function lossAndGradients(params: Params, shape: ModelShape, window: Wind
       gradients[`layer${l}.W_h`] = dWh;
       gradients[`layer${l}.b`] = columnSums(dGatesAll);
       if (l > 0) {
-        gradients[`layer${l}.W_x`] = tf.matMul(tf.transpose(tf.concat(forward.tapes[l - 1].outputs, 0)), dGatesAll);
+        gradients[`layer${l}.W_x`] = tf.matMul(tf.transpose(forward.inputs[l - 1]), dGatesAll);
         const wxT = tf.transpose(wx);
         dOutputs = dGates.map((g) => tf.matMul(g, wxT));
       } else if (input === 'one-hot') {
