@@ -5,7 +5,7 @@
  * V8's segmenter costs more per segment the longer the string (measured here: 3 us per segment
  * on 460 characters, 32 us on 46,000), and about 2 us per segment at best. So the text is cut at
  * points where UAX #29 always breaks whatever the context (after '\n'; between ' ' or '\t' and a
- * printable ASCII character; between CJK punctuation and a Han ideograph), and each piece that is
+ * printable ASCII character; between CJK punctuation and kana or Han), and each piece that is
  * pure ASCII is segmented by asciiWords below, which implements the UAX #29 rules as they apply to
  * ASCII (and as ICU applies them: checked against Intl.Segmenter in test/tokenize.test.ts). Other
  * pieces, usually short, go through Intl.Segmenter.
@@ -34,9 +34,10 @@ for (let code = 0; code < 128; code++) {
 function safeCut(before: number, after: number): boolean {
   if (before === LF) return true;
   if (before === 32 || before === 9) return after > 32 && after < 128;
-  // 、。，！；？ before a Han ideograph: no rule joins Other or MidNum to a non-letter, non-digit.
+  // 、。，！；？ before kana or a Han ideograph: no rule joins Other or MidNum to those, and ICU's
+  // dictionary runs stop at the punctuation.
   const cjkPunctuation = before === 0x3001 || before === 0x3002 || before === 0xff0c || before === 0xff01 || before === 0xff1b || before === 0xff1f;
-  return cjkPunctuation && after >= 0x4e00 && after <= 0x9fff;
+  return cjkPunctuation && ((after >= 0x4e00 && after <= 0x9fff) || (after >= 0x3041 && after <= 0x3096) || (after >= 0x30a1 && after <= 0x30fa));
 }
 
 /** Whether the Mid* mark `mark` joins the units before and after it into one word (WB6/7, WB11/12). */

@@ -9,8 +9,13 @@
  * A tokenizer carries its state across the chunks of one document, so the ids never depend on
  * where chunks are cut. It holds back a token that a chunk's end may have cut (a word), and emits
  * it when the document ends: at a chunk with `documentEnd` (the read stage sets it), or when the
- * caller calls `end()`. One tokenizer per shard: `leadingGap` / `trailingGap` describe the
- * shard's edges (char tokenizer only; see _tokenize-char.ts).
+ * caller calls `end()` (a documentStart chunk drops what the previous document still held, so
+ * call `end()` first when its last chunk lacked documentEnd). One tokenizer per shard:
+ * `leadingGap` / `trailingGap` describe the shard's edges (char tokenizer only; _tokenize-char.ts).
+ *
+ * Speed (tokenize alone, tinyshakespeare x10 in 1 MB chunks, 2 shared cores): d2l-word ~60-90 MB/s,
+ * d2l-char ~45-70, word ~45 (ASCII; ~1.4 MB/s on Chinese, where Intl.Segmenter does the work),
+ * char ~100.
  */
 import type { TextChunk, TokenBatch, TokenizerName } from '../pipeline/types.ts';
 import { Interner } from './_interner.ts';
