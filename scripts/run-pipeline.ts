@@ -24,6 +24,8 @@ import { encodeStage } from '../stages/encode.ts';
 import { trainStage } from '../stages/train.ts';
 import { sampleStage } from '../stages/sample.ts';
 import { readSummary } from '../storage/summary.ts';
+import { queries } from '../storage/queries.ts';
+import { zipfFit } from '../pipeline/zipf-fit.ts';
 
 /** The pipeline, in order. read and tokenize stream inside count's workers. */
 const STAGES = [countStage, vocabStage, encodeStage, trainStage, sampleStage];
@@ -66,17 +68,17 @@ async function main(argv: string[]): Promise<void> {
   if (args.positionals.length > 0) throw new TypeError(`Unknown command \`${args.positionals[0]}\`; the only command is \`status\``);
 
   config.input = await resolveInputs(config);
-  const reporter = createReporter(config);
+  const reporter = createReporter({ quiet: config.quiet, json: config.json });
   const started = Date.now();
   const { db } = await runPipeline(config, { stages: STAGES, reporter, signal: interruptSignal() });
   try {
     const report = existsSync(config.out) ? writeReport(config.out, db) : undefined;
     const summary = readSummary(db);
-    reporter.summary(formatSummary(summary, { config, seconds: (Date.now() - started) / 1000, report: report?.path }), {
-      ...summary,
-      unigramCounts: undefined,
-      report: report?.path,
-    });
+    const spectrum = queries(db).spectrum(1);
+    const fit = spectrum.reduce((ranks, row) => ranks + row.types, 0) >= 2 ? zipfFit(spectrum) : undefined;
+    const zipf = fit && fit.r2 !== null ? { alpha: fit.alpha, r2: fit.r2 } : undefined;
+    const seconds = (Date.now() - started) / 1000;
+    reporter.summary(formatSummary(summary, { config, seconds, report: report?.html, zipf }), { ...summary, zipf, report: report?.html, seconds });
   } finally {
     db.close();
   }

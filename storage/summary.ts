@@ -19,7 +19,6 @@ export interface RunSummary {
   types: number;
   distinct: { n: number; rows: number }[];
   vocabSize: number;
-  unigramCounts: number[];
   firstEpoch?: EpochPerplexity;
   lastEpoch?: EpochPerplexity;
   backend?: string;
@@ -52,7 +51,6 @@ export function readSummary(db: Database): RunSummary {
     types: Number(unigrams.types),
     distinct,
     vocabSize: Number(db.prepare('SELECT count(*) AS size FROM vocab').get()!.size),
-    unigramCounts: db.prepare('SELECT count FROM ngram1 ORDER BY count DESC').all().map((row) => Number(row.count)),
   };
   const run = db.prepare('SELECT run, backend FROM runs ORDER BY started_at DESC LIMIT 1').get();
   if (run) {
