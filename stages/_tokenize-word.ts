@@ -5,10 +5,10 @@
  * V8's segmenter costs more per segment the longer the string (measured here: 3 us per segment
  * on 460 characters, 32 us on 46,000), and about 2 us per segment at best. So the text is cut at
  * points where UAX #29 always breaks whatever the context (after '\n'; between ' ' or '\t' and a
- * printable ASCII character; between CJK punctuation and kana or Han), and each piece that is
- * pure ASCII is segmented by asciiWords below, which implements the UAX #29 rules as they apply to
- * ASCII (and as ICU applies them: checked against Intl.Segmenter in test/tokenize.test.ts). Other
- * pieces, usually short, go through Intl.Segmenter.
+ * printable ASCII character; between CJK punctuation and kana or Han), and each piece made of
+ * ASCII and a few common punctuation marks (SIMPLE) is segmented by #simple below, which implements
+ * the UAX #29 rules as they apply to those (and as ICU applies them: checked against
+ * Intl.Segmenter in test/tokenize.test.ts). Other pieces, usually short, go to Intl.Segmenter.
  */
 import type { TextChunk } from '../pipeline/types.ts';
 import { hashStart, hashStep, lowerUnit, type Interner } from './_interner.ts';
@@ -22,13 +22,18 @@ const WINDOW = 1024;
 const LF = 10;
 const UNDERSCORE = 95;
 
-/** UAX #29 classes of the ASCII characters that matter: letters, digits, '_' and the Mid* marks. */
+/** UAX #29 classes that matter here: letters, digits and '_' (ASCII), everything else Other. */
 const enum Kind { Other, Letter, Digit, Underscore }
-const KIND = new Uint8Array(128);
+const KIND = new Uint8Array(0x10000);
+/** Units the direct scanner handles: ASCII, and punctuation common in English text. */
+const SIMPLE = new Uint8Array(0x10000);
 for (let code = 0; code < 128; code++) {
   const char = String.fromCharCode(code);
   KIND[code] = /[A-Za-z]/.test(char) ? Kind.Letter : /[0-9]/.test(char) ? Kind.Digit : char === '_' ? Kind.Underscore : Kind.Other;
+  SIMPLE[code] = 1;
 }
+// ‘ ’ ․ (MidNumLet, like '.'); “ ” – — … « » and no-break space (Other).
+for (const char of '\u2018\u2019\u2024\u201c\u201d\u2013\u2014\u2026\u00ab\u00bb\u00a0') SIMPLE[char.charCodeAt(0)] = 1;
 
 /** Whether a UAX #29 break always falls between units `before` and `after`. */
 function safeCut(before: number, after: number): boolean {
@@ -42,11 +47,13 @@ function safeCut(before: number, after: number): boolean {
 
 /** Whether the Mid* mark `mark` joins the units before and after it into one word (WB6/7, WB11/12). */
 function joins(mark: number, before: number, after: number): boolean {
-  const left = before < 128 ? KIND[before] : Kind.Other;
-  const right = after < 128 ? KIND[after] : Kind.Other;
-  if (mark === 0x2e || mark === 0x27) return left === right && (left === Kind.Letter || left === Kind.Digit); // . '
-  if (mark === 0x3a) return left === Kind.Letter && right === Kind.Letter; // :
-  if (mark === 0x2c || mark === 0x3b) return left === Kind.Digit && right === Kind.Digit; // , ;
+  const left = KIND[before];
+  const right = KIND[after];
+  if (mark === 0x2e || mark === 0x27 || mark === 0x2018 || mark === 0x2019 || mark === 0x2024) {
+    return left === right && (left === Kind.Letter || left === Kind.Digit); // MidNumLet, Single_Quote
+  }
+  if (mark === 0x3a) return left === Kind.Letter && right === Kind.Letter; // MidLetter
+  if (mark === 0x2c || mark === 0x3b) return left === Kind.Digit && right === Kind.Digit; // MidNum
   return false;
 }
 
@@ -90,20 +97,20 @@ export class WordTokenizer implements ChunkTokenizer {
     for (let i = 0; i < to; i++) {
       const code = text.charCodeAt(i);
       if (i > 0 && safeCut(text.charCodeAt(i - 1), code)) lastCut = i;
-      if (code < 128) continue;
-      // A non-ASCII unit: the ASCII pieces before it are done; its own piece runs to the next cut.
-      this.#ascii(text, from, lastCut);
+      if (SIMPLE[code] === 1) continue;
+      // A unit for the segmenter: the pieces before it are done; its own piece runs to the next cut.
+      this.#simple(text, from, lastCut);
       let end = i + 1;
       while (end < to && !safeCut(text.charCodeAt(end - 1), text.charCodeAt(end))) end++;
       this.#segment(text, lastCut, end, true);
       from = lastCut = end;
       i = end - 1;
     }
-    this.#ascii(text, from, to);
+    this.#simple(text, from, to);
   }
 
-  /** UAX #29 on ASCII: runs of [A-Za-z0-9_] joined by Mid* marks; word-like unless a lone '_'. */
-  #ascii(text: string, from: number, to: number): void {
+  /** UAX #29 on SIMPLE units: runs of [A-Za-z0-9_] joined by Mid* marks; word-like unless a lone '_'. */
+  #simple(text: string, from: number, to: number): void {
     const lowercase = this.#lowercase;
     let i = from;
     while (i < to) {

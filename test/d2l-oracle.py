@@ -1,9 +1,9 @@
 """The d2l book's (0.17) text preprocessing, verbatim, as an oracle for test/tokenize.test.ts.
 
-Usage: python3 test/d2l-oracle.py FILE
-Prints JSON: {"word": [...tokens], "char": [...tokens], "word_freqs": [[token, count], ...],
-"char_freqs": [...]}, where *_freqs is d2l's Vocab.token_freqs (descending count, ties in
-first-occurrence order: sorted() is stable and Counter keeps insertion order).
+Usage: python3 test/d2l-oracle.py FILE...
+Prints a JSON array with, for each file, {"word": [...tokens], "char": [...tokens], "word_freqs":
+[[token, count], ...], "char_freqs": [...]}, where *_freqs is d2l's Vocab.token_freqs (descending
+count, ties in first-occurrence order: sorted() is stable and Counter keeps insertion order).
 """
 import collections
 import json
@@ -38,13 +38,16 @@ def token_freqs(tokens):  # the ordering in d2l.Vocab.__init__
 
 
 def main():
-    lines = read_time_machine(sys.argv[1])
-    out = {}
-    for kind in ('word', 'char'):
-        tokens = tokenize(lines, kind)
-        out[kind] = [token for line in tokens for token in line]  # d2l.load_corpus_time_machine
-        out[kind + '_freqs'] = token_freqs(tokens)
-    json.dump(out, sys.stdout)
+    results = []
+    for path in sys.argv[1:]:
+        lines = read_time_machine(path)
+        out = {}
+        for kind in ('word', 'char'):
+            tokens = tokenize(lines, kind)
+            out[kind] = [token for line in tokens for token in line]  # d2l.load_corpus_time_machine
+            out[kind + '_freqs'] = token_freqs(tokens)
+        results.append(out)
+    json.dump(results, sys.stdout)
 
 
 main()
