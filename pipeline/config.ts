@@ -26,6 +26,8 @@ export const DEFAULTS = {
   memoryMb: 1024,
   /** Plain-text files are cut into shards of about this size, at line boundaries. */
   shardMb: 4,
+  /** Commit counts and progress at least this often (seconds); a kill loses at most this much work. */
+  checkpointSecs: 30,
   // --- vocabulary (d2l semantics: <unk> is 0, then reserved, then by count, ties by first occurrence) ---
   /** Tokens reserved right after <unk>. */
   reserved: ['<pad>', '<bos>', '<eos>'] as string[],
@@ -130,6 +132,7 @@ const CHECKS: Record<ConfigKey, Check> = {
   workers: integer(1, 256),
   memoryMb: integer(16),
   shardMb: number(0, 4096, true),
+  checkpointSecs: number(0, 86400),
   reserved: strings,
   minFreq: integer(0),
   maxVocab: integer(0),

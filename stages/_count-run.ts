@@ -42,8 +42,8 @@ export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
 }
 
 export async function* runCount(ctx: StageContext, options: RunCountOptions = {}): AsyncGenerator<StageEvent> {
-  const { checkpointMs, workerModule } = { checkpointMs: 30_000, ...options };
   const { config, db, fingerprint, signal } = ctx;
+  const { checkpointMs, workerModule } = { checkpointMs: config.checkpointSecs * 1000, ...options };
   const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)) });
   const total = shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
   const saved = loadStage<CountCheckpointRecord>(db, 'count');
