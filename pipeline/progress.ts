@@ -62,6 +62,7 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
   const tty = Boolean((err as { isTTY?: boolean }).isTTY) && !options.json;
   const plainEvery = (options.plainEvery ?? 5) * 1000;
   const started = new Map<string, { at: number; done: number }>();
+  const lastDone = new Map<string, number>();
   let lastPlain = 0;
   let drawn = false;
   const emit = (event: Record<string, unknown>) => out.write(JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n');
@@ -77,15 +78,20 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
 
   return {
     stage(name, state, note) {
-      if (state === 'start' || state === 'redo') started.delete(name);
+      if (state === 'start' || state === 'redo') for (const key of started.keys()) if (key.startsWith(`${name}/`)) started.delete(key);
       if (options.json) return void emit({ type: 'stage', stage: name, state, note });
       const verbs = { start: 'started', skip: 'up to date, skipped', done: 'done', redo: 'redo' };
       say(`${name}: ${verbs[state]}${note ? ` (${note})` : ''}`);
     },
     progress(name, event) {
       const now = Date.now();
-      if (!started.has(name)) started.set(name, { at: now, done: event.done });
-      const origin = started.get(name)!;
+      // Rates are measured per stage and unit from the first event, restarting when `done` goes
+      // back (a per-epoch step counter starting a new epoch).
+      const key = `${name}/${event.unit}`;
+      const last = lastDone.get(key);
+      if (!started.has(key) || (last !== undefined && event.done < last)) started.set(key, { at: now, done: event.done });
+      lastDone.set(key, event.done);
+      const origin = started.get(key)!;
       const elapsed = (now - origin.at) / 1000;
       if (options.json) return void emit({ type: 'progress', stage: name, ...event, elapsed });
       if (options.quiet) return;

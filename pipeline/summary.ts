@@ -34,7 +34,7 @@ export function formatSummary(summary: RunSummary, context: SummaryContext): str
         (last.tokensPerSecond ? `, ${int(Math.round(last.tokensPerSecond))} tokens/s` : ''),
     );
   }
-  if (summary.sample) row('sample', JSON.stringify(summary.sample.prefix + summary.sample.text));
+  if (summary.sample) row('sample', JSON.stringify(summary.sample.text));
   row('database', `${join(config.out, 'lmpipe.sqlite')}  (try: npm run query -- top --n 2 --out ${config.out})`);
   if (context.report) row('report', context.report);
   return lines.join('\n');

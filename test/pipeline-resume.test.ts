@@ -11,11 +11,24 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCorpus } from './helpers/corpus-fixture.ts';
 import { dumpRun } from './helpers/run-dump.ts';
+import { openRunDatabase } from '../storage/schema.ts';
+
+/** The stage a killed run was in: the first one not done. */
+function stageReached(out: string): string {
+  try {
+    const db = openRunDatabase(join(out, 'lmpipe.sqlite'), { readonly: true });
+    const done = new Set(db.prepare("SELECT name FROM stages WHERE state = 'done'").all().map((row) => row.name));
+    db.close();
+    return ['count', 'vocab', 'encode', 'train', 'sample'].find((name) => !done.has(name)) ?? 'end';
+  } catch {
+    return 'start';
+  }
+}
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = (inputs: string[], out: string) => ['--import', 'tsx', join(root, 'scripts/run-pipeline.ts'),
   '--input', ...inputs, '--out', out, '--tokenizer', 'd2l-char', '--order', '4', '--workers', '2', '--shard-mb', '0.004',
-  '--max-tokens', '0', '--hidden', '24', '--epochs', '6', '--batch', '4', '--steps', '10', '--checkpoint-every', '3',
+  '--max-tokens', '4000', '--hidden', '24', '--epochs', '4', '--batch', '4', '--steps', '10', '--checkpoint-every', '7', '--checkpoint-secs', '0',
   '--backend', 'cpu', '--prefix', 'the time', '--sample-length', '20', '--quiet'];
 
 /** Runs to completion; returns seconds taken. */
@@ -48,12 +61,17 @@ t.test('kill -9 at random moments across stages, resumed, equals an uninterrupte
   let seed = 12345;
   const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
   let kills = 0;
+  const stages: string[] = [];
   for (let attempt = 0; attempt < 20 && kills < 6; attempt++) {
-    // Node, tsx and tfjs need about a second to start; each attempt then gets up to a quarter of
-    // the work, so that the kills spread over every stage instead of all landing in the first.
-    if (await runAndKill(inputs, resumed, 1 + random() * Math.max(seconds - 1, 1) / 4)) kills++;
+    // Node, tsx and tfjs need about a second to start; each attempt then gets up to 60% of a full
+    // run's time, so that the kills spread over the stages instead of all landing in the first.
+    if (await runAndKill(inputs, resumed, 1 + random() * Math.max(seconds - 1, 1) * 0.6)) {
+      kills++;
+      stages.push(stageReached(resumed));
+    }
   }
-  t.ok(kills >= 5, `killed ${kills} times`);
+  t.ok(kills >= 5, `killed ${kills} times, in stages ${stages.join(', ')} (a full run takes ${seconds.toFixed(1)} s)`);
+  t.ok(new Set(stages).size >= 2, 'the kills landed in more than one stage');
   runToEnd(inputs, resumed);
   t.same(dumpRun(resumed), dumpRun(reference));
 });
