@@ -15,14 +15,14 @@ import { describeFailure } from '../pipeline/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--train-seconds S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
   lmpipe (scripts/run-pipeline.ts --until count) with each --workers count,
   the d2l-style Python collections.Counter script (bench/counter.py, writing sqlite3 too),
   a Node read-and-split of the same file (the ceiling).
-Then the training benchmark (bench/train-bench.ts) when it exists.
+Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
 interface Args {
@@ -32,11 +32,12 @@ interface Args {
   training: boolean;
   ingest: boolean;
   out: string;
+  trainSeconds: number;
   help: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, out: '', help: false };
+  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, out: '', trainSeconds: 10, help: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -47,6 +48,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--size') args.sizeMb = Number(value());
     else if (flag === '--workers') args.workers = value().split(',').map(Number);
     else if (flag === '--out') args.out = value();
+    else if (flag === '--train-seconds') args.trainSeconds = Number(value());
     else if (flag === '--no-python') args.python = false;
     else if (flag === '--no-training') args.training = false;
     else if (flag === '--no-ingest') args.ingest = false;
@@ -96,12 +98,37 @@ function ingestTable(results: Measurement[]): string {
   return ['| ingest (d2l-word, 1..3-grams) | MB/s | vs Python | of ceiling | peak RSS |', '|---|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
-async function benchTrainingIfPresent(log: (line: string) => void): Promise<unknown> {
+interface TrainingReport {
+  skipped?: string;
+  backend?: string;
+  peakRssMb?: number;
+  results?: { name: string; cell: string; vocabSize: number; hidden: number; tokensPerSecond: number; msPerStep: number }[];
+  torch?: { version?: string; error?: string };
+  ratios?: { name: string; torchBest: number; torchVariant: string; ratio: number }[];
+}
+
+/** bench/train-bench.ts belongs to the trainer; it is loaded only when present. */
+async function benchTrainingIfPresent(seconds: number): Promise<TrainingReport> {
   const path = join(ROOT, 'bench/train-bench.ts');
   if (!existsSync(path)) return { skipped: 'bench/train-bench.ts does not exist yet' };
-  const module = (await import(path)) as { benchTraining?: (options?: { log?: (line: string) => void }) => Promise<unknown> };
+  const module = (await import(path)) as { benchTraining?: (options?: { seconds?: number }) => Promise<TrainingReport> };
   if (typeof module.benchTraining !== 'function') return { skipped: 'bench/train-bench.ts exports no benchTraining()' };
-  return module.benchTraining({ log });
+  return module.benchTraining({ seconds });
+}
+
+function trainingTable(report: TrainingReport): string {
+  if (report.skipped || !report.results) return `training: skipped (${report.skipped ?? 'no results'})`;
+  const torch = !report.torch ? 'PyTorch not installed' : report.torch.error ? `PyTorch failed: ${report.torch.error}` : `PyTorch ${report.torch.version}`;
+  const rows = report.results.map((r) => {
+    const ratio = report.ratios?.find((x) => x.name === r.name);
+    const versus = ratio ? `${Math.round(ratio.torchBest).toLocaleString('en-US')} (${ratio.torchVariant}) | ${ratio.ratio.toFixed(2)}×` : '– | –';
+    return `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden} | ${Math.round(r.tokensPerSecond).toLocaleString('en-US')} | ${r.msPerStep.toFixed(1)} | ${versus} |`;
+  });
+  return [
+    `training on ${report.backend} (${torch}; peak RSS ${report.peakRssMb} MB)`, '',
+    '| training step (batch 32 × 35 steps) | tokens/s | ms/step | PyTorch CPU tokens/s | ours / PyTorch |',
+    '|---|---:|---:|---:|---:|', ...rows,
+  ].join('\n');
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -120,9 +147,10 @@ async function main(argv: string[]): Promise<void> {
     console.log(`\n${ingestTable(ingest)}\n`);
   }
   if (args.training) {
-    results.training = await benchTrainingIfPresent(log);
-    const table = (results.training as { table?: string }).table;
-    console.log(table ?? `training: ${JSON.stringify(results.training)}`);
+    log('running the training benchmark (bench/train-bench.ts) ...');
+    const training = await benchTrainingIfPresent(args.trainSeconds);
+    results.training = training;
+    console.log(`${trainingTable(training)}\n`);
   }
   mkdirSync(dirname(args.out), { recursive: true });
   writeFileSync(`${args.out}.tmp`, JSON.stringify(results, null, 2) + '\n');
