@@ -15,13 +15,14 @@ import { describeFailure } from '../pipeline/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--train-seconds S] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--train-seconds S] [--repeat N] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
   lmpipe (scripts/run-pipeline.ts --until count) with each --workers count,
   the d2l-style Python collections.Counter script (bench/counter.py, writing sqlite3 too),
   a Node read-and-split of the same file (the ceiling).
+Each runs as its own process, --repeat times (default 1; the fastest counts, all are recorded).
 Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
@@ -33,11 +34,12 @@ interface Args {
   ingest: boolean;
   out: string;
   trainSeconds: number;
+  repeat: number;
   help: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, out: '', trainSeconds: 10, help: false };
+  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, out: '', trainSeconds: 10, repeat: 1, help: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -49,6 +51,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--workers') args.workers = value().split(',').map(Number);
     else if (flag === '--out') args.out = value();
     else if (flag === '--train-seconds') args.trainSeconds = Number(value());
+    else if (flag === '--repeat') args.repeat = Number(value());
     else if (flag === '--no-python') args.python = false;
     else if (flag === '--no-training') args.training = false;
     else if (flag === '--no-ingest') args.ingest = false;
@@ -58,6 +61,7 @@ function parseArgs(argv: string[]): Args {
   if (!args.workers.every((w) => Number.isInteger(w) && w >= 1 && w <= 256)) {
     throw new TypeError(`Expected \`--workers\` to be a comma-separated list of integers from 1 to 256, got \`${args.workers.join(',')}\``);
   }
+  if (!(Number.isInteger(args.repeat) && args.repeat >= 1)) throw new TypeError(`Expected \`--repeat\` to be an integer of at least 1, got \`${args.repeat}\``);
   args.out ||= args.sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${args.sizeMb}mb.json`);
   return args;
 }
@@ -141,7 +145,7 @@ async function main(argv: string[]): Promise<void> {
   if (args.ingest) {
     const corpus = await makeCorpus({ sizeMb: args.sizeMb });
     log(`corpus: ${corpus.path} (${(corpus.bytes / 1e6).toFixed(1)} MB, sha256 ${corpus.sha256.slice(0, 16)}…, ${corpus.reused ? 'reused' : 'built'})`);
-    const ingest = await benchIngest(corpus.path, { workers: args.workers, python: args.python, log });
+    const ingest = await benchIngest(corpus.path, { workers: args.workers, python: args.python, repeat: args.repeat, log });
     results.corpus = { ...corpus, path: corpus.path.replace(ROOT, '') };
     results.ingest = ingest;
     console.log(`\n${ingestTable(ingest)}\n`);
