@@ -42,6 +42,8 @@ export class CountMerger {
   /** Ids below this are in the tokens table. */
   private savedTokens: number;
   private newTokens: string[] = [];
+  /** Tokens merged since the tables were last emptied: a bound on any count in them. */
+  private pendingTokens = 0;
   private unigrams = new UnigramCounts();
   private tables: NgramTable[] = [];
 
@@ -67,6 +69,11 @@ export class CountMerger {
     return this.unigrams.bytes + this.tables.reduce((sum, table) => sum + (table?.bytes ?? 0), 0);
   }
 
+  /** Whether merging `counts` could overflow the tables' int32 counts: commit first then. */
+  overflows(counts: ShardCounts): boolean {
+    return this.pendingTokens + counts.stream.length + 1 > 0x7fffffff;
+  }
+
   /** The most bytes the tables would hold while merging `counts` (an upper bound). */
   peakBytes(counts: ShardCounts): number {
     let peak = this.unigrams.peakBytes(this.dictionary.size + counts.tokens.length + 1);
@@ -89,14 +96,10 @@ export class CountMerger {
     // Global ids go by first occurrence in the stream (the ' ' first: it precedes the shard's
     // tokens), not by the local dictionary's order, which a tokenizer need not keep.
     const space = gap ? this.globalId(SPACE) : -1;
-    const map = new Int32Array(counts.tokens.length).fill(-1);
+    const map = this.mapTokens(counts.stream, counts.tokens);
     const stream = new Int32Array(counts.stream.length + (gap ? 1 : 0));
-    let p = 0;
-    if (gap) stream[p++] = space;
-    for (let i = 0; i < counts.stream.length; i++) {
-      const local = counts.stream[i];
-      stream[p++] = map[local] >= 0 ? map[local] : (map[local] = this.globalId(counts.tokens[local]));
-    }
+    if (gap) stream[0] = space;
+    remap(counts.stream, map, stream.subarray(gap ? 1 : 0));
     const unigramKeys = counts.keys[0];
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
@@ -104,12 +107,27 @@ export class CountMerger {
     const head = Int32Array.from(counts.head, (id) => map[id]);
     if (shard.continuesDocument) this.addAcrossCut(state.context, gap ? [space] : [], head);
     this.advanceContext(shard, counts, stream);
+    this.pendingTokens += stream.length;
     state.shardsDone++;
     state.documents += counts.documents;
     state.bytes += counts.bytes;
     state.invalidUtf8 += counts.invalidUtf8;
     state.skippedRecords += (counts as ShardCounts & { skippedRecords?: number }).skippedRecords ?? 0;
     return stream;
+  }
+
+  /** local id -> global id, assigning new ids in the order `stream` first shows the tokens. */
+  private mapTokens(stream: Int32Array, tokens: readonly string[]): Int32Array {
+    const map = new Int32Array(tokens.length).fill(-1);
+    let unmapped = tokens.length;
+    for (let i = 0; i < stream.length && unmapped > 0; i++) {
+      const local = stream[i];
+      if (map[local] < 0) {
+        map[local] = this.globalId(tokens[local]);
+        unmapped--;
+      }
+    }
+    return map;
   }
 
   private globalId(token: string): number {
@@ -181,6 +199,7 @@ export class CountMerger {
     }
     this.savedTokens = this.dictionary.size;
     this.newTokens = [];
+    this.pendingTokens = 0;
     this.resetTables();
     return batch;
   }
@@ -188,10 +207,13 @@ export class CountMerger {
   private rows(): NgramRows[] {
     const unigrams = this.unigrams;
     const ids = Int32Array.from({ length: unigrams.size }, (_, id) => id);
-    const rows: NgramRows[] = [{ order: 1, keys: ids, counts: unigrams.counts, rows: occupied(unigrams.counts, unigrams.size) }];
+    const rows: NgramRows[] = [{
+      order: 1, keys: ids, stride: 1, offset: 0, counts: unigrams.counts, countStride: 1, countOffset: 0,
+      rows: occupied(unigrams.counts, unigrams.size),
+    }];
     for (let n = 2; n <= this.order; n++) {
-      const table = this.tables[n];
-      rows.push({ order: n, keys: table.keys, counts: table.counts, rows: occupied(table.counts, table.size) });
+      const { slots, stride } = this.tables[n];
+      rows.push({ order: n, keys: slots, stride, offset: 2, counts: slots, countStride: stride, countOffset: 1, rows: this.tables[n].occupied() });
     }
     return rows;
   }
@@ -203,10 +225,15 @@ export class CountMerger {
   }
 }
 
-/** Indices of the non-zero entries among counts[0 .. length), `size` of them. */
+/** Ids below `size` with a non-zero count. */
 function occupied(counts: Float64Array, size: number): Int32Array {
   const rows = new Int32Array(size);
   let row = 0;
-  for (let i = 0; i < counts.length && row < size; i++) if (counts[i] !== 0) rows[row++] = i;
+  for (let id = 0; id < size; id++) if (counts[id] !== 0) rows[row++] = id;
   return rows.subarray(0, row);
+}
+
+/** out[i] = map[ids[i]]: its own small function so that V8 optimizes the loop on its own. */
+function remap(ids: Int32Array, map: Int32Array, out: Int32Array): void {
+  for (let i = 0; i < ids.length; i++) out[i] = map[ids[i]];
 }

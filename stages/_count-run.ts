@@ -69,7 +69,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     let committedAt = Date.now();
     for await (const counts of _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule)) {
       // Spill first when merging this shard could take the tables past the budget.
-      if (uncommitted > 0 && merger.peakBytes(counts) > budget) commit();
+      if (uncommitted > 0 && (merger.peakBytes(counts) > budget || merger.overflows(counts))) commit();
       const stream = merger.merge(shards[counts.index], counts);
       uncommitted++;
       _writeAll(fd, new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength));

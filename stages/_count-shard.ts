@@ -14,6 +14,12 @@ import { HASH_SEED, hashFinish, hashStep, NgramTable, UnigramCounts } from './_c
 
 export type ShardTables = Pick<ShardCounts, 'stream' | 'keys' | 'counts' | 'head' | 'tail' | 'documents'>;
 
+/**
+ * Distinct n-grams per order in the last shard this thread counted: the next shard's tables start
+ * that big, since growing a table from small is a fair share of the counting time.
+ */
+const sizeHints: number[] = [];
+
 export class ShardCounter {
   readonly order: number;
   private stream = new Int32Array(1 << 16);
@@ -31,7 +37,7 @@ export class ShardCounter {
       throw new RangeError(`Expected \`--order\` to be an integer from 1 to 5, got \`${order}\``);
     }
     this.order = order;
-    for (let n = 2; n <= order; n++) this.tables[n] = new NgramTable(n, 1 << 12);
+    for (let n = 2; n <= order; n++) this.tables[n] = new NgramTable(n, Math.max(1 << 12, sizeHints[n] ?? 0));
   }
 
   /** Bytes held by the counting tables and the stream. */
@@ -91,6 +97,7 @@ export class ShardCounter {
     const keys = [unigrams.keys];
     const counts = [unigrams.counts];
     for (let n = 2; n <= this.order; n++) {
+      sizeHints[n] = this.tables[n].size;
       const table = this.tables[n].compact();
       keys.push(table.keys);
       counts.push(table.counts);

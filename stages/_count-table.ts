@@ -2,9 +2,9 @@
  * Typed-array n-gram counters for the count stage: no JS Map and no string keys on the hot path.
  *
  * `NgramTable` is an open-addressing hash table (linear probing) for one order n >= 2. Slot s holds
- * its key in `keys[s*n .. s*n+n)`, its count in `counts[s]` (0 marks an empty slot: every stored
- * n-gram was seen at least once) and its hash in `hashes[s]`, so that probing rejects most
- * mismatches without touching the keys and growing never rehashes. It doubles at 5/8 load.
+ * its hash and key side by side in `slots` (so a probe reads one cache line, rejects most
+ * mismatches by the hash alone, and growing never rehashes) and its count in `counts[s]`. It
+ * doubles at 5/8 load.
  *
  * `UnigramCounts` counts order 1: token ids are dense (first-occurrence order), so a plain array
  * indexed by id is both smaller and faster than a hash table.
@@ -15,6 +15,8 @@
  */
 
 const INITIAL_CAPACITY = 1 << 10;
+/** The hash slot of a free slot; a key whose hash is EMPTY is stored with hash 1 instead. */
+const EMPTY = 0;
 
 /** Folds one token id into a running hash state (murmur3's 32-bit body step). */
 export function hashStep(state: number, id: number): number {
@@ -45,30 +47,46 @@ export function hashKey(ids: ArrayLike<number>, start: number, n: number): numbe
 
 export class NgramTable {
   readonly order: number;
+  /** Int32s per slot in `slots`: the hash, the count, then the n ids. */
+  readonly stride: number;
   /** Distinct n-grams stored. */
   size = 0;
   /** Sum of all counts added (n-gram occurrences). */
   total = 0;
-  keys: Int32Array;
-  counts: Float64Array;
-  hashes: Int32Array;
+  /**
+   * Slot s: slots[s*stride] is its hash (EMPTY when free), then its count, then its key: a probe
+   * and its count update touch one cache line. The count is an int32: callers keep the occurrences
+   * added to one table below 2^31 (a shard is far smaller; the merger commits before that).
+   */
+  slots: Int32Array;
   private mask: number;
   private limit: number;
 
   constructor(order: number, capacity = INITIAL_CAPACITY) {
     if (!Number.isInteger(order) || order < 2) throw new RangeError(`Expected an order of at least 2, got \`${order}\``);
     this.order = order;
-    const slots = 1 << Math.max(4, Math.ceil(Math.log2(capacity)));
-    this.keys = new Int32Array(slots * order);
-    this.counts = new Float64Array(slots);
-    this.hashes = new Int32Array(slots);
+    this.stride = order + 2;
+    const slots = NgramTable.slotsFor(capacity);
+    this.slots = new Int32Array(slots * this.stride);
     this.mask = slots - 1;
     this.limit = (slots * 5) >>> 3;
   }
 
+  /** Slots (a power of two) that hold `rows` n-grams without growing. */
+  static slotsFor(rows: number): number {
+    let slots = 16;
+    while (((slots * 5) >>> 3) < rows) slots *= 2;
+    return slots;
+  }
+
   /** Bytes held by the table's arrays (what --memory-mb budgets). */
   get bytes(): number {
-    return this.keys.byteLength + this.counts.byteLength + this.hashes.byteLength;
+    return this.slots.byteLength;
+  }
+
+  /** Slots in the table. */
+  get capacity(): number {
+    return this.mask + 1;
   }
 
   /**
@@ -76,10 +94,8 @@ export class NgramTable {
    * some may already be stored). Growing keeps the old arrays until the new ones are filled.
    */
   peakBytes(rows: number): number {
-    let slots = this.counts.length;
     if (this.size + rows <= this.limit) return this.bytes;
-    while (((slots * 5) >>> 3) < this.size + rows) slots *= 2;
-    return this.bytes + slots * (this.order * 4 + 8 + 4);
+    return this.bytes + NgramTable.slotsFor(this.size + rows) * this.stride * 4;
   }
 
   /**
@@ -88,70 +104,73 @@ export class NgramTable {
    */
   add(source: Int32Array, start: number, hash: number, amount: number): void {
     const n = this.order;
-    const keys = this.keys;
-    const counts = this.counts;
-    const hashes = this.hashes;
+    const stride = this.stride;
+    const slots = this.slots;
+    const mark = hash === EMPTY ? 1 : hash;
     let slot = hash & this.mask;
     for (;;) {
-      if (counts[slot] === 0) break;
-      if (hashes[slot] === hash) {
-        const base = slot * n;
+      const base = slot * stride;
+      const stored = slots[base];
+      if (stored === EMPTY) break;
+      if (stored === mark) {
         let k = 0;
-        while (k < n && keys[base + k] === source[start + k]) k++;
+        while (k < n && slots[base + 2 + k] === source[start + k]) k++;
         if (k === n) {
-          counts[slot] += amount;
+          slots[base + 1] += amount;
           this.total += amount;
           return;
         }
       }
       slot = (slot + 1) & this.mask;
     }
-    const base = slot * n;
-    for (let k = 0; k < n; k++) keys[base + k] = source[start + k];
-    counts[slot] = amount;
-    hashes[slot] = hash;
+    const base = slot * stride;
+    slots[base] = mark;
+    slots[base + 1] = amount;
+    for (let k = 0; k < n; k++) slots[base + 2 + k] = source[start + k];
     this.total += amount;
     if (++this.size > this.limit) this.grow();
   }
 
   /** Calls `visit(keys, offset, count)` for each stored n-gram; keys[offset .. offset+n) is its key. */
   forEach(visit: (keys: Int32Array, offset: number, count: number) => void): void {
-    const { keys, counts, order } = this;
-    for (let slot = 0; slot < counts.length; slot++) {
-      if (counts[slot] !== 0) visit(keys, slot * order, counts[slot]);
+    const { slots, stride } = this;
+    for (let base = 0; base < slots.length; base += stride) {
+      if (slots[base] !== EMPTY) visit(slots, base + 2, slots[base + 1]);
     }
+  }
+
+  /** Indices of the occupied slots, ascending. */
+  occupied(): Int32Array {
+    const rows = new Int32Array(this.size);
+    const { slots, stride } = this;
+    for (let slot = 0, row = 0; row < rows.length; slot++) if (slots[slot * stride] !== EMPTY) rows[row++] = slot;
+    return rows;
   }
 
   /** The stored n-grams packed densely: keys [size * n] and counts [size], in slot order. */
   compact(): { keys: Int32Array; counts: Float64Array } {
-    const n = this.order;
+    const { order: n, stride, slots } = this;
     const keys = new Int32Array(this.size * n);
     const counts = new Float64Array(this.size);
-    let row = 0;
-    for (let slot = 0; slot < this.counts.length; slot++) {
-      if (this.counts[slot] === 0) continue;
-      keys.set(this.keys.subarray(slot * n, slot * n + n), row * n);
-      counts[row++] = this.counts[slot];
+    for (let base = 0, row = 0, out = 0; row < this.size; base += stride) {
+      if (slots[base] === EMPTY) continue;
+      for (let k = 2; k < n + 2; k++) keys[out++] = slots[base + k];
+      counts[row++] = slots[base + 1];
     }
     return { keys, counts };
   }
 
   private grow(): void {
-    const n = this.order;
-    const { keys, counts, hashes } = this;
-    const slots = counts.length * 2;
-    this.keys = new Int32Array(slots * n);
-    this.counts = new Float64Array(slots);
-    this.hashes = new Int32Array(slots);
-    this.mask = slots - 1;
-    this.limit = (slots * 5) >>> 3;
-    for (let old = 0; old < counts.length; old++) {
-      if (counts[old] === 0) continue;
-      let slot = hashes[old] & this.mask;
-      while (this.counts[slot] !== 0) slot = (slot + 1) & this.mask;
-      this.keys.set(keys.subarray(old * n, old * n + n), slot * n);
-      this.counts[slot] = counts[old];
-      this.hashes[slot] = hashes[old];
+    const { slots, stride } = this;
+    const size = NgramTable.slotsFor(this.size + 1);
+    this.slots = new Int32Array(size * stride);
+    this.mask = size - 1;
+    this.limit = (size * 5) >>> 3;
+    for (let from = 0; from < slots.length; from += stride) {
+      if (slots[from] === EMPTY) continue;
+      let slot = slots[from] & this.mask;
+      while (this.slots[slot * stride] !== EMPTY) slot = (slot + 1) & this.mask;
+      this.slots.set(slots.subarray(from, from + stride), slot * stride);
     }
   }
 }

@@ -20,11 +20,18 @@ import type { Database } from './driver.ts';
 import { MAX_ORDER } from './schema.ts';
 import { markDone, saveCheckpoint } from './stages.ts';
 
-/** Rows to write for one order: row r's key is keys[r*order .. r*order+order), its count counts[r]. */
+/**
+ * Rows to write for one order: row r's key is keys[r*stride + offset + k] for k < order, its count
+ * counts[r*countStride + countOffset]. (A hash table's slots hold hash, count and key side by side.)
+ */
 export interface NgramRows {
   order: number;
   keys: Int32Array;
-  counts: Float64Array;
+  stride: number;
+  offset: number;
+  counts: Int32Array | Float64Array;
+  countStride: number;
+  countOffset: number;
   /** Which rows to write (the occupied slots of a hash table). */
   rows: Int32Array;
 }
@@ -65,10 +72,10 @@ export function saveCounts(db: Database, batch: CountBatch, checkpoint: CountChe
   })();
 }
 
-function _upsertRows(db: Database, { order, keys, counts, rows }: NgramRows): void {
+function _upsertRows(db: Database, { order, keys, stride, offset, counts, countStride, countOffset, rows }: NgramRows): void {
   if (rows.length === 0) return;
   // Keys sorted ascending insert into the WITHOUT ROWID b-tree about twice as fast as random ones.
-  const sorted = _sortRows(keys, order, rows);
+  const sorted = _sortRows(keys, stride, offset, order, rows);
   const many = db.prepare(upsertSql(order, ROWS_PER_STATEMENT));
   const params = new Array<number>(ROWS_PER_STATEMENT * (order + 1));
   let r = 0;
@@ -76,8 +83,8 @@ function _upsertRows(db: Database, { order, keys, counts, rows }: NgramRows): vo
     let p = 0;
     for (let j = r; j < r + ROWS_PER_STATEMENT; j++) {
       const row = sorted[j];
-      for (let k = 0; k < order; k++) params[p++] = keys[row * order + k];
-      params[p++] = counts[row];
+      for (let k = 0; k < order; k++) params[p++] = keys[row * stride + offset + k];
+      params[p++] = counts[row * countStride + countOffset];
     }
     many.run(...params);
   }
@@ -86,23 +93,24 @@ function _upsertRows(db: Database, { order, keys, counts, rows }: NgramRows): vo
   const tail: number[] = [];
   for (; r < sorted.length; r++) {
     const row = sorted[r];
-    for (let k = 0; k < order; k++) tail.push(keys[row * order + k]);
-    tail.push(counts[row]);
+    for (let k = 0; k < order; k++) tail.push(keys[row * stride + offset + k]);
+    tail.push(counts[row * countStride + countOffset]);
   }
   rest.run(...tail);
 }
 
 /** LSD radix sort of `rows` by their keys (16-bit digits, last column first): linear, stable. */
-function _sortRows(keys: Int32Array, order: number, rows: Int32Array): Int32Array {
+function _sortRows(keys: Int32Array, stride: number, offset: number, order: number, rows: Int32Array): Int32Array {
   let from = Int32Array.from(rows);
   let to = new Int32Array(rows.length);
   const buckets = new Int32Array(1 << 16);
   for (let column = order - 1; column >= 0; column--) {
+    const at = offset + column;
     let max = 0;
-    for (let i = 0; i < from.length; i++) max = Math.max(max, keys[from[i] * order + column]);
+    for (let i = 0; i < from.length; i++) max = Math.max(max, keys[from[i] * stride + at]);
     for (let shift = 0; shift === 0 || max >>> shift !== 0; shift += 16) {
       buckets.fill(0);
-      for (let i = 0; i < from.length; i++) buckets[(keys[from[i] * order + column] >>> shift) & 0xffff]++;
+      for (let i = 0; i < from.length; i++) buckets[(keys[from[i] * stride + at] >>> shift) & 0xffff]++;
       for (let b = 0, sum = 0; b < buckets.length; b++) {
         const size = buckets[b];
         buckets[b] = sum;
@@ -110,7 +118,7 @@ function _sortRows(keys: Int32Array, order: number, rows: Int32Array): Int32Arra
       }
       for (let i = 0; i < from.length; i++) {
         const row = from[i];
-        to[buckets[(keys[row * order + column] >>> shift) & 0xffff]++] = row;
+        to[buckets[(keys[row * stride + at] >>> shift) & 0xffff]++] = row;
       }
       [from, to] = [to, from];
     }
