@@ -189,19 +189,20 @@ export class CountMerger {
   }
 
   /**
-   * Everything counted since the last call, for saveCounts; the tables start empty again. The
-   * returned rows view the old tables, which nothing else references any more.
+   * Hands everything counted since the last flush to `save` (saveCounts, with the state to
+   * checkpoint), then empties the tables. They keep their size: the next shards fill them again,
+   * and refilling is cheaper than regrowing.
    */
-  takeBatch(): CountBatch {
+  flush(save: (batch: CountBatch, state: MergeState) => void): void {
     const batch: CountBatch = { firstTokenId: this.savedTokens, tokens: this.newTokens, ngrams: this.rows() };
-    for (let n = 1; n <= this.order; n++) {
-      this.state.totals[n - 1] += n === 1 ? this.unigrams.total : this.tables[n].total;
-    }
+    const totals = this.state.totals.map((total, i) => total + (i === 0 ? this.unigrams.total : this.tables[i + 1].total));
+    save(batch, { ...this.state, totals });
+    this.state.totals = totals;
     this.savedTokens = this.dictionary.size;
     this.newTokens = [];
     this.pendingTokens = 0;
-    this.resetTables();
-    return batch;
+    this.unigrams.clear();
+    for (let n = 2; n <= this.order; n++) this.tables[n].clear();
   }
 
   private rows(): NgramRows[] {

@@ -59,9 +59,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   let uncommitted = 0;
   const commit = () => {
     uncommitted = 0;
-    const batch = merger.takeBatch();
-    const record: CountCheckpointRecord = { version: 1, ...merger.state, tokens: merger.tokenCount };
-    saveCounts(db, batch, { fingerprint, record });
+    merger.flush((batch, state) => saveCounts(db, batch, { fingerprint, record: { version: 1, ...state, tokens: merger.tokenCount } }));
   };
   let done = shards.slice(0, merger.state.shardsDone).reduce((sum, shard) => sum + shard.end - shard.start, 0);
   try {

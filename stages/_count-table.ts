@@ -139,6 +139,13 @@ export class NgramTable {
     }
   }
 
+  /** Forgets every n-gram, keeping the arrays. */
+  clear(): void {
+    this.slots.fill(EMPTY);
+    this.size = 0;
+    this.total = 0;
+  }
+
   /** Indices of the occupied slots, ascending. */
   occupied(): Int32Array {
     const rows = new Int32Array(this.size);
@@ -188,6 +195,13 @@ export class UnigramCounts {
 
   get bytes(): number {
     return this.counts.byteLength;
+  }
+
+  /** Forgets every count, keeping the array. */
+  clear(): void {
+    this.counts.fill(0, 0, this.size);
+    this.size = 0;
+    this.total = 0;
   }
 
   /** The most bytes held while ids below `size` are added. */
