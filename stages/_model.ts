@@ -44,17 +44,22 @@ export interface ParamSpec {
   init: 'normal' | 'zeros';
 }
 
-/** The parameters of a model, in order: layer{l}.W_x, .W_h, .b for each layer, then output.W_q, .b_q. */
+/**
+ * The parameters of a model, in order, named as in d2l: for each layer l and each gate g of the cell
+ * (stages/_cells.ts), layer{l}.W_x{g} [in, H], layer{l}.W_h{g} [H, H], layer{l}.b_{g} [H]; then
+ * output.W_q [H, vocab] and output.b_q [vocab]. The first layer's input is the one-hot token.
+ */
 export function paramSpecs(shape: ModelShape): ParamSpec[] {
   const { cell, vocabSize, hidden, layers } = shape;
-  const width = GATES[cell] * hidden;
   const specs: ParamSpec[] = [];
   for (let l = 0; l < layers; l++) {
-    specs.push(
-      { name: `layer${l}.W_x`, shape: [l === 0 ? vocabSize : hidden, width], init: 'normal' },
-      { name: `layer${l}.W_h`, shape: [hidden, width], init: 'normal' },
-      { name: `layer${l}.b`, shape: [width], init: 'zeros' },
-    );
+    for (const g of GATES[cell]) {
+      specs.push(
+        { name: `layer${l}.W_x${g}`, shape: [l === 0 ? vocabSize : hidden, hidden], init: 'normal' },
+        { name: `layer${l}.W_h${g}`, shape: [hidden, hidden], init: 'normal' },
+        { name: `layer${l}.b_${g}`, shape: [hidden], init: 'zeros' },
+      );
+    }
   }
   specs.push(
     { name: 'output.W_q', shape: [hidden, vocabSize], init: 'normal' },
@@ -113,20 +118,24 @@ interface Forward {
 function _forward(params: Params, shape: ModelShape, ids: Int32Array, hidden: Hidden, steps: number, input: 'one-hot' | 'gather'): Forward {
   const result: Forward = { tapes: [], hidden: [], inputs: [], top: [] };
   const n = ids.length;
+  const gates = GATES[shape.cell];
   for (let l = 0; l < shape.layers; l++) {
-    const wx = params[`layer${l}.W_x`];
-    let projected: T2; // [steps·batch, G·H]
+    const weight = (kind: string) => gates.map((g) => params[`layer${l}.${kind}${g}`]);
+    let project: (wx: T2) => T2; // X W_x for all steps: [steps·batch, H]
     if (l > 0) {
       const below = tf.concat(result.top, 0);
       result.inputs.push(below);
-      projected = tf.matMul(below, wx);
+      project = (wx) => tf.matMul(below, wx);
     } else if (input === 'one-hot') {
-      projected = tf.matMul(tf.tensor2d(_oneHotRows(ids, shape.vocabSize), [n, shape.vocabSize]), wx);
+      const oneHot = tf.tensor2d(_oneHotRows(ids, shape.vocabSize), [n, shape.vocabSize]);
+      project = (wx) => tf.matMul(oneHot, wx);
     } else {
-      projected = tf.gather(wx, tf.tensor1d(ids, 'int32'));
+      const rows = tf.tensor1d(ids, 'int32');
+      project = (wx) => tf.gather(wx, rows);
     }
-    const xw = _splitSteps(tf.add(projected, params[`layer${l}.b`]), steps);
-    const layer = forwardLayer(shape.cell, (t) => xw[t], hidden[l], params[`layer${l}.W_h`], steps);
+    const bias = weight('b_');
+    const xw = weight('W_x').map((wx, g) => _splitSteps(tf.add(project(wx), bias[g]), steps)); // [gate][t]
+    const layer = forwardLayer(shape.cell, (t) => xw.map((x) => x[t]), hidden[l], weight('W_h'), steps);
     result.tapes.push(layer.tape);
     result.hidden.push(layer.state);
     result.top = layer.tape.outputs;
@@ -197,20 +206,23 @@ export function lossAndGradients(params: Params, shape: ModelShape, window: Wind
     gradients['output.b_q'] = tf.mul(columnSums(dLogits), 1 / n);
     let dOutputs = _splitSteps(tf.mul(tf.matMul(dLogits, tf.transpose(params['output.W_q'])), 1 / n), steps);
     for (let l = shape.layers - 1; l >= 0; l--) {
-      const wx = params[`layer${l}.W_x`];
-      const { dGates, dWh } = backwardLayer(forward.tapes[l], dOutputs, params[`layer${l}.W_h`], options.xi);
-      const dGatesAll = tf.concat(dGates, 0); // [N, G·H], time-major like ids
-      gradients[`layer${l}.W_h`] = dWh;
-      gradients[`layer${l}.b`] = columnSums(dGatesAll);
+      const gates = GATES[shape.cell];
+      const name = (kind: string, g: string) => `layer${l}.${kind}${g}`;
+      const { dGates, dWh } = backwardLayer(forward.tapes[l], dOutputs, gates.map((g) => params[name('W_h', g)]), options.xi);
+      const dGatesAll = dGates.map((d) => tf.concat(d, 0)); // per gate [N, H], time-major like ids
+      const belowT = l > 0 ? tf.transpose(forward.inputs[l - 1]) : undefined;
+      const oneHotT = l === 0 && input === 'one-hot' ? tf.tensor2d(_oneHotColumns(ids, shape.vocabSize), [shape.vocabSize, n]) : undefined;
+      gates.forEach((g, k) => {
+        gradients[name('W_h', g)] = dWh[k];
+        gradients[name('b_', g)] = columnSums(dGatesAll[k]);
+        gradients[name('W_x', g)] = belowT ? tf.matMul(belowT, dGatesAll[k])
+          : oneHotT ? tf.matMul(oneHotT, dGatesAll[k])
+          // The gradient of a row gather: scatterND adds the rows of repeated ids together.
+          : tf.scatterND(tf.tensor2d(ids, [n, 1], 'int32'), dGatesAll[k], params[name('W_x', g)].shape);
+      });
       if (l > 0) {
-        gradients[`layer${l}.W_x`] = tf.matMul(tf.transpose(forward.inputs[l - 1]), dGatesAll);
-        const wxT = tf.transpose(wx);
-        dOutputs = dGates.map((g) => tf.matMul(g, wxT));
-      } else if (input === 'one-hot') {
-        gradients[`layer${l}.W_x`] = tf.matMul(tf.tensor2d(_oneHotColumns(ids, shape.vocabSize), [shape.vocabSize, n]), dGatesAll);
-      } else {
-        // The gradient of a row gather: scatterND adds the rows of repeated ids together.
-        gradients[`layer${l}.W_x`] = tf.scatterND(tf.tensor2d(ids, [n, 1], 'int32'), dGatesAll, wx.shape);
+        const dBelow = tf.addN(gates.map((g, k) => tf.matMul(dGatesAll[k], tf.transpose(params[name('W_x', g)]))));
+        dOutputs = _splitSteps(dBelow, steps);
       }
     }
     const ordered: Params = {};

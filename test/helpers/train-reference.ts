@@ -13,21 +13,19 @@ import type { ModelShape, Params, Window } from '../../stages/_model.ts';
 const scaleGradient = (x: tf.Tensor, scale: number) =>
   tf.customGrad(((input: tf.Tensor) => ({ value: tf.clone(input), gradFunc: (dy: tf.Tensor) => tf.mul(dy, scale) })) as unknown as Parameters<typeof tf.customGrad>[0])(x);
 
-function cellStep(cell: ModelShape['cell'], x: tf.Tensor, state: tf.Tensor[], p: Record<string, tf.Tensor>, l: number, hidden: number) {
-  const wx = p[`layer${l}.W_x`], wh = p[`layer${l}.W_h`], b = p[`layer${l}.b`];
-  const block = (m: tf.Tensor, k: number) => tf.slice(m, [0, k * hidden], [m.shape[0], hidden]);
-  const bias = (k: number) => tf.slice(b, [k * hidden], [hidden]);
+function cellStep(cell: ModelShape['cell'], x: tf.Tensor, state: tf.Tensor[], p: Record<string, tf.Tensor>, l: number) {
   const [h, c] = state;
-  // Each gate written separately, as d2l's scratch code does (W_xz, W_hz, b_z, ...).
-  const gate = (k: number, hIn: tf.Tensor = h) => tf.add(tf.add(tf.matMul(x, block(wx, k)), tf.matMul(hIn, block(wh, k))), bias(k));
-  if (cell === 'rnn') return [tf.tanh(gate(0))];
+  // d2l's scratch code, gate by gate: X W_xg + H W_hg + b_g.
+  const gate = (g: string, hIn: tf.Tensor = h) =>
+    tf.add(tf.add(tf.matMul(x, p[`layer${l}.W_x${g}`]), tf.matMul(hIn, p[`layer${l}.W_h${g}`])), p[`layer${l}.b_${g}`]);
+  if (cell === 'rnn') return [tf.tanh(gate('h'))];
   if (cell === 'gru') {
-    const z = tf.sigmoid(gate(0));
-    const r = tf.sigmoid(gate(1));
-    const candidate = tf.tanh(gate(2, tf.mul(r, h)));
+    const z = tf.sigmoid(gate('z'));
+    const r = tf.sigmoid(gate('r'));
+    const candidate = tf.tanh(gate('h', tf.mul(r, h)));
     return [tf.add(tf.mul(z, h), tf.mul(tf.sub(1, z), candidate))];
   }
-  const i = tf.sigmoid(gate(0)), f = tf.sigmoid(gate(1)), o = tf.sigmoid(gate(2)), candidate = tf.tanh(gate(3));
+  const i = tf.sigmoid(gate('i')), f = tf.sigmoid(gate('f')), o = tf.sigmoid(gate('o')), candidate = tf.tanh(gate('c'));
   const cNew = tf.add(tf.mul(f, c), tf.mul(i, candidate));
   return [tf.mul(o, tf.tanh(cNew)), cNew];
 }
@@ -43,7 +41,7 @@ export function referenceLoss(shape: ModelShape, p: Record<string, tf.Tensor>, w
     const column = (ids: Int32Array) => tf.tensor1d(Array.from({ length: batchSize }, (_, b) => ids[b * steps + t]), 'int32');
     let x = tf.cast(tf.oneHot(column(window.inputs), shape.vocabSize), 'float32');
     for (let l = 0; l < shape.layers; l++) {
-      states[l] = cellStep(shape.cell, x, states[l], p, l, shape.hidden);
+      states[l] = cellStep(shape.cell, x, states[l], p, l);
       x = states[l][0];
     }
     const logits = tf.add(tf.matMul(x, p['output.W_q']), p['output.b_q']);
@@ -72,7 +70,7 @@ export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>,
     for (const id of ids) {
       let x = tf.cast(tf.oneHot(tf.tensor1d([id], 'int32'), shape.vocabSize), 'float32');
       for (let l = 0; l < shape.layers; l++) {
-        states[l] = cellStep(shape.cell, x, states[l], p, l, shape.hidden);
+        states[l] = cellStep(shape.cell, x, states[l], p, l);
         x = states[l][0];
       }
       states = [...states];
