@@ -121,20 +121,20 @@ function _forward(params: Params, shape: ModelShape, ids: Int32Array, hidden: Hi
   const gates = GATES[shape.cell];
   for (let l = 0; l < shape.layers; l++) {
     const weight = (kind: string) => gates.map((g) => params[`layer${l}.${kind}${g}`]);
-    let project: (wx: T2) => T2; // X W_x for all steps: [steps·batch, H]
+    let project: (wx: T2, b: T2) => T2; // X W_x + b for all steps: [steps·batch, H]
     if (l > 0) {
       const below = tf.concat(result.top, 0);
       result.inputs.push(below);
-      project = (wx) => tf.matMul(below, wx);
+      project = (wx, b) => tf.fused.matMul({ a: below as tf.Tensor2D, b: wx as tf.Tensor2D, bias: b });
     } else if (input === 'one-hot') {
       const oneHot = tf.tensor2d(_oneHotRows(ids, shape.vocabSize), [n, shape.vocabSize]);
-      project = (wx) => tf.matMul(oneHot, wx);
+      project = (wx, b) => tf.fused.matMul({ a: oneHot, b: wx as tf.Tensor2D, bias: b });
     } else {
       const rows = tf.tensor1d(ids, 'int32');
-      project = (wx) => tf.gather(wx, rows);
+      project = (wx, b) => tf.add(tf.gather(wx, rows), b);
     }
     const bias = weight('b_');
-    const xw = weight('W_x').map((wx, g) => _splitSteps(tf.add(project(wx), bias[g]), steps)); // [gate][t]
+    const xw = weight('W_x').map((wx, g) => _splitSteps(project(wx, bias[g]), steps)); // [gate][t]
     const layer = forwardLayer(shape.cell, (t) => xw.map((x) => x[t]), hidden[l], weight('W_h'), steps);
     result.tapes.push(layer.tape);
     result.hidden.push(layer.state);
@@ -155,7 +155,8 @@ function _softmax(top: T2[], params: Params, targets: Int32Array) {
   const vocabSize = params['output.W_q'].shape[1]!;
   const hs = tf.concat(top, 0); // [N, H], time-major
   // wasm runs Softmax in XNNPACK; its Exp kernel is about 7× slower than the whole softmax.
-  const probs = tf.softmax(tf.add(tf.matMul(hs, params['output.W_q']), params['output.b_q'])); // [N, V]
+  const logits = tf.fused.matMul({ a: hs as tf.Tensor2D, b: params['output.W_q'] as tf.Tensor2D, bias: params['output.b_q'] });
+  const probs = tf.softmax(logits); // [N, V]
   const flat = new Int32Array(targets.length);
   for (let i = 0; i < targets.length; i++) flat[i] = i * vocabSize + targets[i];
   const pTarget = tf.gather(tf.reshape(probs, [-1]), tf.tensor1d(flat, 'int32')); // [N]
