@@ -84,6 +84,7 @@ function describeMachine() {
     os: `${process.platform} ${release()}`,
     /** 1-minute load average at the start: above the core count, other work shared the CPUs. */
     loadAverage: loadavg()[0],
+    loadAverageEnd: null as number | null,
     date: new Date().toISOString(),
   };
 }
@@ -156,6 +157,7 @@ async function main(argv: string[]): Promise<void> {
     results.training = training;
     console.log(`${trainingTable(training)}\n`);
   }
+  machine.loadAverageEnd = loadavg()[0];
   mkdirSync(dirname(args.out), { recursive: true });
   writeFileSync(`${args.out}.tmp`, JSON.stringify(results, null, 2) + '\n');
   renameSync(`${args.out}.tmp`, args.out);
