@@ -99,7 +99,10 @@ function _upsertRows(db: Database, { order, keys, stride, offset, counts, countS
   rest.run(...tail);
 }
 
-/** LSD radix sort of `rows` by their keys (16-bit digits, last column first): linear, stable. */
+/**
+ * LSD radix sort of `rows` by their keys (16-bit digits, last column first): linear, stable. Ids
+ * are non-negative int32s, so two digits cover them (JavaScript shifts count mod 32: stop at 32).
+ */
 function _sortRows(keys: Int32Array, stride: number, offset: number, order: number, rows: Int32Array): Int32Array {
   let from = Int32Array.from(rows);
   let to = new Int32Array(rows.length);
@@ -108,7 +111,7 @@ function _sortRows(keys: Int32Array, stride: number, offset: number, order: numb
     const at = offset + column;
     let max = 0;
     for (let i = 0; i < from.length; i++) max = Math.max(max, keys[from[i] * stride + at]);
-    for (let shift = 0; shift === 0 || max >>> shift !== 0; shift += 16) {
+    for (let shift = 0; shift < 32 && (shift === 0 || max >>> shift !== 0); shift += 16) {
       buckets.fill(0);
       for (let i = 0; i < from.length; i++) buckets[(keys[from[i] * stride + at] >>> shift) & 0xffff]++;
       for (let b = 0, sum = 0; b < buckets.length; b++) {
