@@ -75,7 +75,7 @@ t.test('sample() with temperature T draws from softmax(logits / T), reproducibly
 
 t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the prefix, then argmax)', async (t) => {
   const dir = scratch(t);
-  const config = tinyConfig(dir, smallText(4000), { epochs: 2, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20 });
+  const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20 });
   await runStages(config); // through the sample stage
   const saved = readCheckpoint<{ shape: ModelShape }>(checkpointPath(config.out))!;
   const params = Object.fromEntries(Object.entries(saved.tensors).filter(([n]) => n.startsWith('param/')).map(([n, s]) => [n.slice(6), tf.tensor(s.values, s.shape)]));
@@ -96,7 +96,7 @@ t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the pr
 
 t.test('sample() joins word tokens with spaces and reports prefix words outside the vocabulary', async (t) => {
   const dir = scratch(t);
-  const config = tinyConfig(dir, smallText(4000), { tokenizer: 'd2l-word', epochs: 1, hidden: 16, until: 'train' });
+  const config = tinyConfig(dir, smallText(3000), { tokenizer: 'd2l-word', epochs: 1, hidden: 16, until: 'train' });
   await runStages(config);
   const result = await sample(config.out, { prefix: 'The time zzzqx', length: 5, backend: 'cpu' });
   t.match(result.text, /^the time <unk>( \S+){5}$/);
