@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { TokenBatch } from '../pipeline/types.ts';
 import { count, countStage } from '../stages/count.ts';
 import { NgramTable, hashKey } from '../stages/_count-table.ts';
+import { saveCounts } from '../storage/counts.ts';
 import { loadStage } from '../storage/stages.ts';
 import {
   charOracle, d2lWordOracle, databaseCounts, drain, dumpTables, oracleCounts, random, randomText, stageContext, streamTokens,
@@ -54,6 +55,21 @@ t.test('NgramTable keeps every key through many doublings', async (t) => {
     if (value !== 2 || keys[offset] !== keys[offset + 2] % 97) wrong++;
   });
   t.equal(wrong, 0, 'each key counted twice, keys intact');
+});
+
+t.test('saveCounts sorts and upserts keys of any size, adding to existing rows', async (t) => {
+  const ctx = stageContext(mkdtempSync(join(tmpdir(), 'lmpipe-count-')), {});
+  const next = random(3);
+  const big = () => Math.floor(next() * next() * 2 ** 31);
+  const keys = Int32Array.from({ length: 3 * 700 }, (_, i) => (i % 3 === 1 ? i : big()));
+  const counts = Float64Array.from({ length: 700 }, (_, i) => i + 1);
+  const rows = { order: 3, keys, stride: 3, offset: 0, counts, countStride: 1, countOffset: 0, rows: Int32Array.from({ length: 700 }, (_, i) => i) };
+  saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [rows] }, { fingerprint: 'f', record: {} });
+  saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [{ ...rows, rows: Int32Array.of(0, 699) }] }, { fingerprint: 'f', record: {} });
+  const stored = new Map(ctx.db.prepare('SELECT w1, w2, w3, count FROM ngram3').all().map((row) => [`${row.w1} ${row.w2} ${row.w3}`, row.count]));
+  const expected = new Map(Array.from({ length: 700 }, (_, i) => [`${keys[3 * i]} ${keys[3 * i + 1]} ${keys[3 * i + 2]}`, (i + 1) * (i === 0 || i === 699 ? 2 : 1)]));
+  t.same(stored, expected);
+  ctx.close();
 });
 
 /** Three text files (two cut in many shards) and a JSON Lines file of several documents. */
