@@ -39,11 +39,13 @@ export interface IngestOptions {
   order?: number;
   /** Runs per tool; the fastest counts (the machine may be shared), all are recorded. */
   repeat?: number;
+  /** A run still going after this many seconds is killed and recorded as failed (exit 137). */
+  timeoutS?: number;
   log?: (line: string) => void;
 }
 
 export async function benchIngest(file: string, options: IngestOptions = {}): Promise<Measurement[]> {
-  const { workers = [1, 2], python = true, order = 3, repeat = 1, log = () => {} } = { ...options };
+  const { workers = [1, 2], python = true, order = 3, repeat = 1, timeoutS = 1800, log = () => {} } = { ...options };
   const bytes = readFileSync(file).length;
   const scratch = mkdtempSync(join(tmpdir(), 'lmpipe-bench-'));
   const node = [process.execPath, '--import', 'tsx'];
@@ -51,7 +53,7 @@ export async function benchIngest(file: string, options: IngestOptions = {}): Pr
   try {
     const run = async (name: string, argv: string[], parse: (stdout: string) => Partial<Measurement>) => {
       log(`running ${name} ...`);
-      const r = await _fastest(argv, repeat);
+      const r = await _fastest(argv, repeat, timeoutS);
       const m: Measurement = {
         name, command: argv.map((a) => (a === process.execPath ? 'node' : a.replace(scratch, '$TMP').replace(ROOT, ''))).join(' '),
         seconds: r.seconds, mbPerS: bytes / 1e6 / r.seconds, peakRssMb: r.peakRssMb,
@@ -106,11 +108,11 @@ function _lmpipeCounts(path: string, order: number): Partial<Measurement> {
 }
 
 /** Best of `repeat` runs; stops at the first failure. */
-async function _fastest(argv: string[], repeat: number): Promise<RunResult & { allSeconds: number[] }> {
+async function _fastest(argv: string[], repeat: number, timeoutS: number): Promise<RunResult & { allSeconds: number[] }> {
   const allSeconds: number[] = [];
   let best: RunResult | undefined;
   for (let i = 0; i < repeat; i++) {
-    const r = await _measure(argv);
+    const r = await _measure(argv, timeoutS);
     allSeconds.push(r.seconds);
     if (r.exitCode !== 0) return { ...r, allSeconds };
     if (!best || r.seconds < best.seconds) best = { ...r, peakRssMb: Math.max(r.peakRssMb ?? 0, best?.peakRssMb ?? 0) || null };
@@ -126,13 +128,15 @@ interface RunResult {
   stderr: string;
 }
 
-/** Runs argv to completion; wall seconds from spawn to exit, peak RSS of the child in MB. */
-async function _measure(argv: string[]): Promise<RunResult> {
+/** Runs argv to completion (or timeoutS); wall seconds from spawn to exit, peak RSS of the child in MB. */
+async function _measure(argv: string[], timeoutS: number): Promise<RunResult> {
   const timeFile = join(tmpdir(), `lmpipe-bench-time-${process.pid}-${Date.now()}.txt`);
   const useTime = existsSync(TIME);
   const [cmd, ...args] = useTime ? [TIME, '-v', '-o', timeFile, ...argv] : argv;
   const started = performance.now();
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so that a timeout kills the tool and not only /usr/bin/time.
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutS * 1000);
   const stdout: string[] = [];
   const stderr: string[] = [];
   child.stdout.on('data', (c) => stdout.push(String(c)));
@@ -140,7 +144,8 @@ async function _measure(argv: string[]): Promise<RunResult> {
   let polled = 0;
   // Without /usr/bin/time: the kernel's high-water mark of the child, read until it exits.
   const poll = useTime ? undefined : setInterval(() => (polled = Math.max(polled, _vmHwmKb(child.pid))), 50);
-  const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  const exitCode = await new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? 137 : 1))));
+  clearTimeout(timer);
   const seconds = (performance.now() - started) / 1000;
   if (poll) clearInterval(poll);
   let peakKb: number | null = polled || null;

@@ -15,14 +15,15 @@ import { describeFailure } from '../pipeline/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--train-seconds S] [--repeat N] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
   lmpipe (scripts/run-pipeline.ts --until count) with each --workers count,
   the d2l-style Python collections.Counter script (bench/counter.py, writing sqlite3 too),
   a Node read-and-split of the same file (the ceiling).
-Each runs as its own process, --repeat times (default 1; the fastest counts, all are recorded).
+Each runs as its own process, --repeat times (default 1; the fastest counts, all are recorded),
+killed after --timeout seconds (default 1800).
 Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
@@ -35,11 +36,12 @@ interface Args {
   out: string;
   trainSeconds: number;
   repeat: number;
+  timeoutS: number;
   help: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, out: '', trainSeconds: 10, repeat: 1, help: false };
+  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, out: '', trainSeconds: 10, repeat: 1, timeoutS: 1800, help: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -52,6 +54,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--out') args.out = value();
     else if (flag === '--train-seconds') args.trainSeconds = Number(value());
     else if (flag === '--repeat') args.repeat = Number(value());
+    else if (flag === '--timeout') args.timeoutS = Number(value());
     else if (flag === '--no-python') args.python = false;
     else if (flag === '--no-training') args.training = false;
     else if (flag === '--no-ingest') args.ingest = false;
@@ -146,7 +149,7 @@ async function main(argv: string[]): Promise<void> {
   if (args.ingest) {
     const corpus = await makeCorpus({ sizeMb: args.sizeMb });
     log(`corpus: ${corpus.path} (${(corpus.bytes / 1e6).toFixed(1)} MB, sha256 ${corpus.sha256.slice(0, 16)}…, ${corpus.reused ? 'reused' : 'built'})`);
-    const ingest = await benchIngest(corpus.path, { workers: args.workers, python: args.python, repeat: args.repeat, log });
+    const ingest = await benchIngest(corpus.path, { workers: args.workers, python: args.python, repeat: args.repeat, timeoutS: args.timeoutS, log });
     results.corpus = { ...corpus, path: corpus.path.replace(ROOT, '') };
     results.ingest = ingest;
     console.log(`\n${ingestTable(ingest)}\n`);
