@@ -100,31 +100,27 @@ function _upsertRows(db: Database, { order, keys, stride, offset, counts, countS
 }
 
 /**
- * LSD radix sort of `rows` by their keys (16-bit digits, last column first): linear, stable. Ids
- * are non-negative int32s, so two digits cover them (JavaScript shifts count mod 32: stop at 32).
+ * Sorts `rows` by their keys: an LSD counting sort, one stable pass per column (ids are dense, so
+ * a column's buckets are its ids). Linear, and each pass reads the keys in a predictable order.
  */
 function _sortRows(keys: Int32Array, stride: number, offset: number, order: number, rows: Int32Array): Int32Array {
   let from = Int32Array.from(rows);
   let to = new Int32Array(rows.length);
-  const buckets = new Int32Array(1 << 16);
+  let max = 0;
+  for (let i = 0; i < rows.length; i++) {
+    for (let k = 0; k < order; k++) max = Math.max(max, keys[rows[i] * stride + offset + k]);
+  }
+  const starts = new Int32Array(max + 2);
   for (let column = order - 1; column >= 0; column--) {
     const at = offset + column;
-    let max = 0;
-    for (let i = 0; i < from.length; i++) max = Math.max(max, keys[from[i] * stride + at]);
-    for (let shift = 0; shift < 32 && (shift === 0 || max >>> shift !== 0); shift += 16) {
-      buckets.fill(0);
-      for (let i = 0; i < from.length; i++) buckets[(keys[from[i] * stride + at] >>> shift) & 0xffff]++;
-      for (let b = 0, sum = 0; b < buckets.length; b++) {
-        const size = buckets[b];
-        buckets[b] = sum;
-        sum += size;
-      }
-      for (let i = 0; i < from.length; i++) {
-        const row = from[i];
-        to[buckets[(keys[row * stride + at] >>> shift) & 0xffff]++] = row;
-      }
-      [from, to] = [to, from];
+    starts.fill(0);
+    for (let i = 0; i < rows.length; i++) starts[keys[rows[i] * stride + at] + 1]++;
+    for (let id = 0; id <= max; id++) starts[id + 1] += starts[id];
+    for (let i = 0; i < from.length; i++) {
+      const row = from[i];
+      to[starts[keys[row * stride + at]]++] = row;
     }
+    [from, to] = [to, from];
   }
   return from;
 }
