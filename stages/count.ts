@@ -20,7 +20,7 @@ import type { Config } from '../pipeline/config.ts';
 import type { Stage, TokenBatch } from '../pipeline/types.ts';
 import { ShardCounter, type ShardTables } from './_count-shard.ts';
 import { resetCount, runCount } from './_count-run.ts';
-import { listInputs } from './_read-plan.ts';
+import { planShards } from './read.ts';
 
 export interface CountOptions {
   /** Count orders 1..order (1 to 5). */
@@ -52,9 +52,14 @@ export const countStage: Stage = {
     shardMb: config.shardMb,
   }),
   // Every file the inputs resolve to (directories walked), with its size and mtime.
-  inputs: async (config: Config) =>
-    Promise.all((await listInputs(config.input)).map(async ({ path, size }) =>
-      path === '-' ? { path } : { path, size, mtimeMs: (await stat(path)).mtimeMs })),
+  inputs: async (config: Config) => {
+    const paths = [...new Set((await planShards(config.input, { shardBytes: Number.MAX_SAFE_INTEGER })).map((shard) => shard.path))];
+    return Promise.all(paths.map(async (path) => {
+      if (path === '-') return { path };
+      const info = await stat(path);
+      return { path, size: info.size, mtimeMs: info.mtimeMs };
+    }));
+  },
   run: (ctx) => runCount(ctx),
   reset: (ctx) => resetCount(ctx),
 };
