@@ -58,19 +58,26 @@ export async function* workers<R>(
   const size = options.workers;
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`Expected \`--workers\` to be an integer of at least 1, got \`${size}\``);
   const module = options.module ?? COUNT_WORKER;
-  const idle: Thread[] = [];
-  for (let i = 0; i < size; i++) idle.push(await _startThread(module));
+  const threads = new Set<Thread>();
+  const start = async () => {
+    const thread = await _startThread(module);
+    threads.add(thread);
+    if (closing) thread.terminate();
+    return thread;
+  };
+  let closing = false;
+  const idle: Thread[] = await Promise.all(Array.from({ length: size }, start));
   const queue = new PQueue({ concurrency: size });
   const results: Array<Promise<R>> = [];
   const job = async (shard: Shard): Promise<R> => {
     let thread = idle.pop()!;
     try {
       for (let attempt = 1; ; attempt++) {
-        if (thread.dead) thread = await _startThread(module);
+        if (thread.dead) thread = await start();
         try {
           return (await thread.run({ shard, options: options.options })) as R;
         } catch (error) {
-          if (!(error instanceof ThreadDied) || attempt === 2 || options.signal?.aborted) throw _shardError(shard, error);
+          if (!(error instanceof ThreadDied) || attempt === 2 || closing) throw _shardError(shard, error);
           options.log?.(`A count worker died on shard ${shard.index} of ${shard.path} (${error.message}); retrying it`);
         }
       }
@@ -90,10 +97,10 @@ export async function* workers<R>(
     }
     while (results.length > 0) yield await results.shift()!;
   } finally {
+    // Also when the consumer stopped early or a shard failed: no thread outlives the pool.
+    closing = true;
     queue.clear();
-    for (const thread of idle) thread.terminate();
-    // Jobs still running release their threads when they settle; terminate those too.
-    void queue.onIdle().then(() => idle.forEach((thread) => thread.terminate()));
+    for (const thread of threads) thread.terminate();
   }
 }
 
