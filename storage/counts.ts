@@ -102,6 +102,7 @@ function _upsertRows(db: Database, { order, keys, stride, offset, counts, countS
 /**
  * Sorts `rows` by their keys: an LSD counting sort, one stable pass per column (ids are dense, so
  * a column's buckets are its ids). Linear, and each pass reads the keys in a predictable order.
+ * Sparse ids (never from the count stage) fall back to a comparison sort.
  */
 function _sortRows(keys: Int32Array, stride: number, offset: number, order: number, rows: Int32Array): Int32Array {
   let from = Int32Array.from(rows);
@@ -109,6 +110,15 @@ function _sortRows(keys: Int32Array, stride: number, offset: number, order: numb
   let max = 0;
   for (let i = 0; i < rows.length; i++) {
     for (let k = 0; k < order; k++) max = Math.max(max, keys[rows[i] * stride + offset + k]);
+  }
+  if (max > 4 * rows.length + (1 << 16)) {
+    return from.sort((a, b) => {
+      for (let k = 0; k < order; k++) {
+        const difference = keys[a * stride + offset + k] - keys[b * stride + offset + k];
+        if (difference !== 0) return difference;
+      }
+      return 0;
+    });
   }
   const starts = new Int32Array(max + 2);
   for (let column = order - 1; column >= 0; column--) {

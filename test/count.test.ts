@@ -8,7 +8,7 @@ import { NgramTable, hashKey } from '../stages/_count-table.ts';
 import { saveCounts } from '../storage/counts.ts';
 import { loadStage } from '../storage/stages.ts';
 import {
-  charOracle, d2lWordOracle, databaseCounts, drain, dumpTables, oracleCounts, random, randomText, stageContext, streamTokens,
+  charOracle, d2lWordOracle, wordOracle, databaseCounts, drain, dumpTables, oracleCounts, random, randomText, stageContext, streamTokens,
 } from './helpers/count-oracle.ts';
 
 const corpora = new URL('../../shared/corpora/', import.meta.url);
@@ -60,15 +60,23 @@ t.test('NgramTable keeps every key through many doublings', async (t) => {
 t.test('saveCounts sorts and upserts keys of any size, adding to existing rows', async (t) => {
   const ctx = stageContext(mkdtempSync(join(tmpdir(), 'lmpipe-count-')), {});
   const next = random(3);
-  const big = () => Math.floor(next() * next() * 2 ** 31);
-  const keys = Int32Array.from({ length: 3 * 700 }, (_, i) => (i % 3 === 1 ? i : big()));
-  const counts = Float64Array.from({ length: 700 }, (_, i) => i + 1);
-  const rows = { order: 3, keys, stride: 3, offset: 0, counts, countStride: 1, countOffset: 0, rows: Int32Array.from({ length: 700 }, (_, i) => i) };
-  saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [rows] }, { fingerprint: 'f', record: {} });
-  saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [{ ...rows, rows: Int32Array.of(0, 699) }] }, { fingerprint: 'f', record: {} });
-  const stored = new Map(ctx.db.prepare('SELECT w1, w2, w3, count FROM ngram3').all().map((row) => [`${row.w1} ${row.w2} ${row.w3}`, row.count]));
-  const expected = new Map(Array.from({ length: 700 }, (_, i) => [`${keys[3 * i]} ${keys[3 * i + 1]} ${keys[3 * i + 2]}`, (i + 1) * (i === 0 || i === 699 ? 2 : 1)]));
-  t.same(stored, expected);
+  // Dense ids past 65535 (a counting sort with more than one 16-bit digit), then sparse ones.
+  for (const [order, size, range] of [[3, 20000, 100_000], [2, 700, 2 ** 31]] as const) {
+    const keys = Int32Array.from({ length: order * size }, () => Math.floor(next() * next() * range));
+    const counts = Float64Array.from({ length: size }, (_, i) => i + 1);
+    const rows = { order, keys, stride: order, offset: 0, counts, countStride: 1, countOffset: 0, rows: Int32Array.from({ length: size }, (_, i) => i) };
+    saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [rows] }, { fingerprint: 'f', record: {} });
+    saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [{ ...rows, rows: Int32Array.of(0, size - 1) }] }, { fingerprint: 'f', record: {} });
+    const expected = new Map<string, number>();
+    for (let i = 0; i < size; i++) {
+      const key = Array.from(keys.subarray(order * i, order * i + order)).join(' ');
+      expected.set(key, (expected.get(key) ?? 0) + (i + 1) * (i === 0 || i === size - 1 ? 2 : 1));
+    }
+    const columns = order === 3 ? 'w1, w2, w3' : 'w1, w2';
+    const stored = new Map(ctx.db.prepare(`SELECT ${columns}, count FROM ngram${order}`).all()
+      .map((row) => [Object.values(row).slice(0, order).join(' '), row.count]));
+    t.same(stored, expected, `order ${order}, ids below ${range}`);
+  }
   ctx.close();
 });
 
@@ -91,7 +99,9 @@ function writeCorpus(dir: string, seed: number): { inputs: string[]; documents: 
 }
 
 // Worker threads take a while to start on a busy machine: only the first case compares 1 and 2.
-const cases = [['char', charOracle, 5, [1, 2]], ['char', charOracle, 1, [1]], ['d2l-word', d2lWordOracle, 3, [1]]] as const;
+const cases = [
+  ['char', charOracle, 5, [1, 2]], ['char', charOracle, 1, [1]], ['d2l-word', d2lWordOracle, 3, [1]], ['word', wordOracle, 2, [1]],
+] as const;
 for (const [tokenizer, oracle, order, workerCounts] of cases) {
   t.test(`countStage equals the oracle across ~100 shard cuts (${tokenizer}, order ${order}, ${workerCounts.join(' and ')} workers)`, async (t) => {
     const root = mkdtempSync(join(tmpdir(), 'lmpipe-count-'));

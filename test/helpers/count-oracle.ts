@@ -49,6 +49,10 @@ export const charOracle = (text: string): string[] => [...text.replace(/\s+/g, '
 export const d2lWordOracle = (text: string): string[] =>
   text.split('\n').flatMap((line) => line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase().split(' ').filter(Boolean));
 
+/** word: the word-like segments of Intl.Segmenter over the whole document (no shards, no chunks). */
+export const wordOracle = (text: string): string[] =>
+  [...new Intl.Segmenter(undefined, { granularity: 'word' }).segment(text)].filter((s) => s.isWordLike).map((s) => s.segment);
+
 /** Brute force: every n-gram of orders 1..order inside each document, keyed "n\t<JSON tokens>". */
 export function oracleCounts(documents: string[][], order: number): Map<string, number> {
   const counts = new Map<string, number>();
