@@ -142,15 +142,18 @@ export class CountMerger {
 
   private addMapped(table: NgramTable, keys: Int32Array, counts: Float64Array, map: Int32Array): void {
     const n = table.order;
-    const key = new Int32Array(n);
+    const global = new Int32Array(keys.length);
+    const hashes = new Int32Array(counts.length);
     for (let row = 0, base = 0; row < counts.length; row++, base += n) {
       let state = HASH_SEED;
       for (let k = n - 1; k >= 0; k--) {
-        key[k] = map[keys[base + k]];
-        state = hashStep(state, key[k]);
+        const id = map[keys[base + k]];
+        global[base + k] = id;
+        state = hashStep(state, id);
       }
-      table.add(key, 0, hashFinish(state), counts[row]);
+      hashes[row] = hashFinish(state);
     }
+    table.addAll(global, hashes, counts);
   }
 
   /**

@@ -15,10 +15,11 @@ import { HASH_SEED, hashFinish, hashStep, NgramTable, UnigramCounts } from './_c
 export type ShardTables = Pick<ShardCounts, 'stream' | 'keys' | 'counts' | 'head' | 'tail' | 'documents'>;
 
 /**
- * Distinct n-grams per order in the last shard this thread counted: the next shard's tables start
- * that big, since growing a table from small is a fair share of the counting time.
+ * Tables of the last shard this thread counted, emptied, for the next one: fresh memory costs a
+ * page fault per 4 KiB (several ms per MB on some virtual machines), and a table grown to fit one
+ * shard fits the next.
  */
-const sizeHints: number[] = [];
+const spareTables: Array<NgramTable | undefined> = [];
 
 export class ShardCounter {
   readonly order: number;
@@ -37,7 +38,10 @@ export class ShardCounter {
       throw new RangeError(`Expected \`--order\` to be an integer from 1 to 5, got \`${order}\``);
     }
     this.order = order;
-    for (let n = 2; n <= order; n++) this.tables[n] = new NgramTable(n, Math.max(1 << 12, sizeHints[n] ?? 0));
+    for (let n = 2; n <= order; n++) {
+      this.tables[n] = spareTables[n] ?? new NgramTable(n, 1 << 12);
+      spareTables[n] = undefined;
+    }
   }
 
   /** Bytes held by the counting tables and the stream. */
@@ -88,7 +92,10 @@ export class ShardCounter {
     this.stream = grown;
   }
 
-  /** The shard's counts; the arrays are fresh (or views of buffers owned by nobody else): transferable. */
+  /**
+   * The shard's counts; the arrays are fresh (or views of buffers owned by nobody else): transferable.
+   * Ends the counter: its tables go back to the thread's spares.
+   */
   finish(): ShardTables {
     // At least one token even at order 1: the merger must know whether a cut has tokens on both sides.
     const edge = Math.max(1, this.order - 1);
@@ -97,10 +104,11 @@ export class ShardCounter {
     const keys = [unigrams.keys];
     const counts = [unigrams.counts];
     for (let n = 2; n <= this.order; n++) {
-      sizeHints[n] = this.tables[n].size;
       const table = this.tables[n].compact();
       keys.push(table.keys);
       counts.push(table.counts);
+      this.tables[n].clear();
+      spareTables[n] = this.tables[n];
     }
     return {
       stream: this.stream.subarray(0, this.length),

@@ -131,6 +131,27 @@ export class NgramTable {
     if (++this.size > this.limit) this.grow();
   }
 
+  /**
+   * Adds many n-grams: row r is keys[r*n .. r*n+n) with hash hashes[r] and count counts[r]. Grows
+   * once up front, then inserts in slot order: a big table is then walked forward, not hit at
+   * random, which is several times faster once it outgrows the caches (the merger's tables do).
+   */
+  addAll(keys: Int32Array, hashes: Int32Array, counts: Float64Array): void {
+    const rows = counts.length;
+    while (this.size + rows > this.limit) this.grow();
+    const bits = Math.log2(this.mask + 1);
+    const shift = Math.max(0, bits - 16);
+    const starts = new Int32Array((1 << Math.min(bits, 16)) + 1);
+    for (let row = 0; row < rows; row++) starts[((hashes[row] & this.mask) >>> shift) + 1]++;
+    for (let b = 1; b < starts.length; b++) starts[b] += starts[b - 1];
+    const order = new Int32Array(rows);
+    for (let row = 0; row < rows; row++) order[starts[(hashes[row] & this.mask) >>> shift]++] = row;
+    for (let i = 0; i < rows; i++) {
+      const row = order[i];
+      this.add(keys, row * this.order, hashes[row], counts[row]);
+    }
+  }
+
   /** Calls `visit(keys, offset, count)` for each stored n-gram; keys[offset .. offset+n) is its key. */
   forEach(visit: (keys: Int32Array, offset: number, count: number) => void): void {
     const { slots, stride } = this;
@@ -169,7 +190,7 @@ export class NgramTable {
 
   private grow(): void {
     const { slots, stride } = this;
-    const size = NgramTable.slotsFor(this.size + 1);
+    const size = (this.mask + 1) * 2;
     this.slots = new Int32Array(size * stride);
     this.mask = size - 1;
     this.limit = (size * 5) >>> 3;
@@ -177,7 +198,8 @@ export class NgramTable {
       if (slots[from] === EMPTY) continue;
       let slot = slots[from] & this.mask;
       while (this.slots[slot * stride] !== EMPTY) slot = (slot + 1) & this.mask;
-      this.slots.set(slots.subarray(from, from + stride), slot * stride);
+      const to = slot * stride;
+      for (let k = 0; k < stride; k++) this.slots[to + k] = slots[from + k];
     }
   }
 }
