@@ -81,8 +81,11 @@ export class CountMerger {
     return peak;
   }
 
-  /** Merges one shard (the next in index order) and returns its stream in global ids. */
-  merge(shard: Shard, counts: ShardCounts): Int32Array {
+  /**
+   * Merges one shard (the next in index order) and returns its stream in global ids, in pieces
+   * (the ' ' across the cut, then the shard's own stream, remapped in place).
+   */
+  merge(shard: Shard, counts: ShardCounts): Int32Array[] {
     const state = this.state;
     if (shard.index !== state.shardsDone) {
       throw new RangeError(`Expected shard ${state.shardsDone} next, got shard ${shard.index}`);
@@ -97,23 +100,24 @@ export class CountMerger {
     // tokens), not by the local dictionary's order, which a tokenizer need not keep.
     const space = gap ? this.globalId(SPACE) : -1;
     const map = this.mapTokens(counts.stream, counts.tokens);
-    const stream = new Int32Array(counts.stream.length + (gap ? 1 : 0));
-    if (gap) stream[0] = space;
-    remap(counts.stream, map, stream.subarray(gap ? 1 : 0));
+    // In place: the shard's buffers are the merger's now (transferred from a worker).
+    const stream = counts.stream;
+    remap(stream, map, stream);
     const unigramKeys = counts.keys[0];
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
     for (let n = 2; n <= this.order; n++) this.addMapped(this.tables[n], counts.keys[n - 1], counts.counts[n - 1], map);
     const head = Int32Array.from(counts.head, (id) => map[id]);
     if (shard.continuesDocument) this.addAcrossCut(state.context, gap ? [space] : [], head);
-    this.advanceContext(shard, counts, stream);
-    this.pendingTokens += stream.length;
+    const pieces = gap ? [Int32Array.of(space), stream] : [stream];
+    this.advanceContext(shard, counts, pieces);
+    this.pendingTokens += stream.length + pieces.length - 1;
     state.shardsDone++;
     state.documents += counts.documents;
     state.bytes += counts.bytes;
     state.invalidUtf8 += counts.invalidUtf8;
     state.skippedRecords += (counts as ShardCounts & { skippedRecords?: number }).skippedRecords ?? 0;
-    return stream;
+    return pieces;
   }
 
   /** local id -> global id, assigning new ids in the order `stream` first shows the tokens. */
@@ -142,8 +146,8 @@ export class CountMerger {
 
   private addMapped(table: NgramTable, keys: Int32Array, counts: Float64Array, map: Int32Array): void {
     const n = table.order;
-    const global = new Int32Array(keys.length);
-    const hashes = new Int32Array(counts.length);
+    const global = this.scratch(0, keys.length);
+    const hashes = this.scratch(1, counts.length);
     for (let row = 0, base = 0; row < counts.length; row++, base += n) {
       let state = HASH_SEED;
       for (let k = n - 1; k >= 0; k--) {
@@ -154,6 +158,14 @@ export class CountMerger {
       hashes[row] = hashFinish(state);
     }
     table.addAll(global, hashes, counts);
+  }
+
+  private scratches: Int32Array[] = [new Int32Array(0), new Int32Array(0)];
+
+  /** A reusable buffer of at least `length` ints (fresh memory is slow to touch the first time). */
+  private scratch(which: number, length: number): Int32Array {
+    if (this.scratches[which].length < length) this.scratches[which] = new Int32Array(Math.ceil(length * 1.25));
+    return this.scratches[which].subarray(0, length);
   }
 
   /**
@@ -174,12 +186,13 @@ export class CountMerger {
   }
 
   /** The context and gap the next shard continues from. */
-  private advanceContext(shard: Shard, counts: ShardCounts, stream: Int32Array): void {
+  private advanceContext(shard: Shard, counts: ShardCounts, pieces: Int32Array[]): void {
     const state = this.state;
     const edge = Math.max(1, this.order - 1);
+    const stream = pieces[pieces.length - 1];
     if (counts.documents === 0 && shard.continuesDocument) {
       // No document starts here: the open document runs through the whole shard.
-      const joined = [...state.context, ...stream.subarray(Math.max(0, stream.length - edge))];
+      const joined = [...state.context, ...pieces.flatMap((piece) => Array.from(piece.subarray(Math.max(0, piece.length - edge))))];
       state.context = joined.slice(-edge);
       state.pendingGap = counts.stream.length === 0
         ? state.pendingGap || counts.leadingGap || counts.trailingGap

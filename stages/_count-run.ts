@@ -68,10 +68,11 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     for await (const counts of _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule)) {
       // Spill first when merging this shard could take the tables past the budget.
       if (uncommitted > 0 && (merger.peakBytes(counts) > budget || merger.overflows(counts))) commit();
-      const stream = merger.merge(shards[counts.index], counts);
+      for (const piece of merger.merge(shards[counts.index], counts)) {
+        _writeAll(fd, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
+        merger.state.streamBytes += piece.byteLength;
+      }
       uncommitted++;
-      _writeAll(fd, new Uint8Array(stream.buffer, stream.byteOffset, stream.byteLength));
-      merger.state.streamBytes += stream.byteLength;
       done += counts.bytes;
       if (Date.now() - committedAt >= checkpointMs) {
         commit();

@@ -38,6 +38,9 @@ export function hashFinish(state: number): number {
 
 export const HASH_SEED = 0x2545f491;
 
+/** addAll's row order, reused across calls (one thread runs one addAll at a time). */
+let slotOrder = new Int32Array(0);
+
 /** The table hash of `ids[start .. start+n)`; the same value the counting loops compute. */
 export function hashKey(ids: ArrayLike<number>, start: number, n: number): number {
   let state = HASH_SEED;
@@ -144,7 +147,8 @@ export class NgramTable {
     const starts = new Int32Array((1 << Math.min(bits, 16)) + 1);
     for (let row = 0; row < rows; row++) starts[((hashes[row] & this.mask) >>> shift) + 1]++;
     for (let b = 1; b < starts.length; b++) starts[b] += starts[b - 1];
-    const order = new Int32Array(rows);
+    if (slotOrder.length < rows) slotOrder = new Int32Array(Math.ceil(rows * 1.25));
+    const order = slotOrder;
     for (let row = 0; row < rows; row++) order[starts[(hashes[row] & this.mask) >>> shift]++] = row;
     for (let i = 0; i < rows; i++) {
       const row = order[i];
