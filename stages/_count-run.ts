@@ -56,6 +56,9 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   }
   const fd = _openStream(ctx.dir, merger.state.streamBytes);
   const budget = config.memoryMb * MIB;
+  // SQLite's page cache counts against the budget too: a quarter of it, at most the usual 256 MiB.
+  const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
+  db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, config.memoryMb * 256)))}`);
   let uncommitted = 0;
   const commit = () => {
     uncommitted = 0;
@@ -90,6 +93,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     if (signal.aborted) return;
   } finally {
     closeSync(fd);
+    if (cacheSize !== undefined) db.exec(`PRAGMA cache_size = ${Number(cacheSize)}`);
   }
   _finish(ctx, merger);
 }
