@@ -124,6 +124,23 @@ for (const [tokenizer, oracle, order, workerCounts] of cases) {
   });
 }
 
+t.test('countStage turns whitespace spanning whole shards into one \' \' (char)', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'lmpipe-count-'));
+  const texts = [
+    'ab c' + '\n'.repeat(700) + ' \n'.repeat(300) + 'de\n' + '\n'.repeat(900) + 'f',
+    '\n'.repeat(500) + 'g h' + '\n \n'.repeat(400),
+  ];
+  const inputs = texts.map((text, i) => join(root, `${i}.txt`));
+  texts.forEach((text, i) => writeFileSync(inputs[i], text));
+  const ctx = stageContext(join(root, 'run'), { input: inputs, tokenizer: 'char', order: 3, workers: 1, shardMb: 0.0002 });
+  await drain(countStage.run(ctx));
+  const tokenized = texts.map(charOracle);
+  t.same(tokenized, [['a', 'b', ' ', 'c', ' ', 'd', 'e', ' ', 'f'], ['g', ' ', 'h']], 'the oracle itself');
+  t.same(streamTokens(ctx.dir, ctx.db), tokenized.flat());
+  t.same(databaseCounts(ctx.db), oracleCounts(tokenized, 3));
+  ctx.close();
+});
+
 t.test('countStage spills with a tiny memory budget and gets the same result', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'lmpipe-count-'));
   const { inputs } = writeCorpus(root, 5);
