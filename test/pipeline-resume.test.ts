@@ -28,7 +28,7 @@ function stageReached(out: string): string {
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = (inputs: string[], out: string) => ['--import', 'tsx', join(root, 'scripts/run-pipeline.ts'),
   '--input', ...inputs, '--out', out, '--tokenizer', 'd2l-char', '--order', '4', '--workers', '2', '--shard-mb', '0.004',
-  '--max-tokens', '4000', '--hidden', '24', '--epochs', '4', '--batch', '4', '--steps', '10', '--checkpoint-every', '7', '--checkpoint-secs', '0',
+  '--max-tokens', '4000', '--hidden', '24', '--epochs', '12', '--batch', '4', '--steps', '10', '--checkpoint-every', '7', '--checkpoint-secs', '0',
   '--backend', 'cpu', '--prefix', 'the time', '--sample-length', '20', '--quiet'];
 
 /** Runs to completion; returns seconds taken. */
@@ -39,15 +39,31 @@ function runToEnd(inputs: string[], out: string): number {
   return (Date.now() - started) / 1000;
 }
 
-/** Starts the run and SIGKILLs it after `seconds`; true if it was still running when killed. */
-function runAndKill(inputs: string[], out: string, seconds: number): Promise<boolean> {
+/**
+ * Starts the run and SIGKILLs it `delay` seconds after it first reports work in stage `target`
+ * (its --json events); resolves to the stage it was killed in, or undefined if it ended first.
+ */
+function runAndKill(inputs: string[], out: string, target: string, delay: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, cli(inputs, out), { cwd: root, stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve(signal === 'SIGKILL');
+    const args = cli(inputs, out).map((arg) => (arg === '--quiet' ? '--json' : arg));
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
+    let current: string | undefined;
+    let armed = false;
+    let buffer = '';
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk;
+      const lines = buffer.split('\n');
+      buffer = lines.pop()!;
+      for (const line of lines) {
+        const event = JSON.parse(line);
+        if (event.stage) current = event.stage;
+        if (!armed && event.stage === target && (event.type === 'progress' || event.state === 'start')) {
+          armed = true;
+          setTimeout(() => child.kill('SIGKILL'), delay * 1000);
+        }
+      }
     });
+    child.on('exit', (code, signal) => resolve(signal === 'SIGKILL' ? current : undefined));
   });
 }
 
@@ -60,18 +76,16 @@ t.test('kill -9 at random moments across stages, resumed, equals an uninterrupte
   const resumed = join(dir, 'resumed');
   let seed = 12345;
   const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  let kills = 0;
-  const stages: string[] = [];
-  for (let attempt = 0; attempt < 20 && kills < 6; attempt++) {
-    // Node, tsx and tfjs need about a second to start; each attempt then gets up to 60% of a full
-    // run's time, so that the kills spread over the stages instead of all landing in the first.
-    if (await runAndKill(inputs, resumed, 1 + random() * Math.max(seconds - 1, 1) * 0.6)) {
-      kills++;
-      stages.push(stageReached(resumed));
-    }
+  // Each attempt is killed at a random moment after it reaches its target stage; count commits
+  // after every shard here, and train checkpoints every 7 steps, so kills land mid-stage.
+  const targets = ['count', 'count', 'train', 'train', 'train', 'train', 'sample'];
+  const killedIn: string[] = [];
+  for (const target of targets) {
+    const stage = await runAndKill(inputs, resumed, target, random() * (target === 'train' ? 0.6 : 0.1));
+    if (stage) killedIn.push(stage);
   }
-  t.ok(kills >= 5, `killed ${kills} times, in stages ${stages.join(', ')} (a full run takes ${seconds.toFixed(1)} s)`);
-  t.ok(new Set(stages).size >= 2, 'the kills landed in more than one stage');
+  t.ok(killedIn.length >= 5, `killed ${killedIn.length} times, in ${killedIn.join(', ')} (a full run takes ${seconds.toFixed(1)} s)`);
+  t.ok(new Set(killedIn).size >= 2, 'the kills landed in more than one stage');
   runToEnd(inputs, resumed);
   t.same(dumpRun(resumed), dumpRun(reference));
 });
