@@ -11,21 +11,12 @@ import { resolveConfig } from '../../pipeline/config.ts';
 import type { StageContext } from '../../pipeline/types.ts';
 import type { Database } from '../../storage/driver.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
+import { random } from '../_tokenize-fixtures.ts';
+
+export { random };
 
 /** The settings test/helpers/count-child.ts runs with (and its uninterrupted reference). */
 export const childSettings = { tokenizer: 'char', order: 3, shardMb: 0.0005, reserved: ['<pad>', 'e'], minFreq: 2 } as const;
-
-/** mulberry32: a tiny seeded generator, so that a failing case can be replayed. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ['the', 'of', 'Time', 'a', 'traveller', 'é', 'naïve', '𝔘x', 'it', 'was', 'and', 'x', 'don\'t', '42'];
 const SPACES = [' ', ' ', ' ', '  ', '\n', '\n\n', ' \n  ', '\t', '\n \n\n   ', ', ', '. '];
