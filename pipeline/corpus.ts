@@ -3,9 +3,10 @@
  * folder beside the clone, then the download cache), else one download verified by SHA-1 and cached.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from './checkpoint.ts';
 import { LmpipeError } from './errors.ts';
 
 export interface HubEntry {
@@ -63,8 +64,6 @@ export async function findCorpus(name: keyof typeof DATA_HUB, options: FindOptio
   if (sha1(bytes) !== entry.sha1) {
     throw new LmpipeError('INPUT', `Downloaded ${entry.file} has SHA-1 ${sha1(bytes)}, expected ${entry.sha1}; pass your text with --input PATH`);
   }
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(`${target}.tmp`, bytes);
-  renameSync(`${target}.tmp`, target);
+  writeFileAtomic(target, [bytes]);
   return target;
 }

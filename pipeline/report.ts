@@ -6,11 +6,12 @@
  *   const db = openRunDatabase('runs/tm/lmpipe.sqlite', { readonly: true });
  *   writeReport('runs/tm', db);   // -> { html: 'runs/tm/report.html', svgs: [...] }
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from '../storage/driver.ts';
+import { writeFileAtomic } from './checkpoint.ts';
 import { escapeXml as esc, svgChart, type ChartSeries } from './_svg.ts';
-import { countsAtRanks, gatherReportData, logSpacedRanks, type ReportData } from './_report-data.ts';
+import { gatherReportData, type ReportData } from '../storage/report-data.ts';
+import { countsAtRanks, logSpacedRanks } from './_ranks.ts';
 import { zipfFit, type ZipfFit } from './zipf-fit.ts';
 
 const ORDER_NAMES = ['unigrams', 'bigrams', 'trigrams'];
@@ -22,16 +23,13 @@ export function writeReport(dir: string, db: Database): { html: string; svgs: st
   const data = gatherReportData(db);
   const zipf = _zipfChart(data);
   const training = _trainingChart(data);
-  mkdirSync(dir, { recursive: true });
   const svgs = [_writeAtomic(join(dir, 'zipf.svg'), zipf.svg), _writeAtomic(join(dir, 'training.svg'), training)];
   const html = _writeAtomic(join(dir, 'report.html'), _page(dir, data, zipf, training));
   return { html, svgs };
 }
 
 function _writeAtomic(path: string, text: string): string {
-  const temp = `${path}.tmp-${process.pid}`;
-  writeFileSync(temp, text);
-  renameSync(temp, path);
+  writeFileAtomic(path, [new TextEncoder().encode(text)]);
   return path;
 }
 

@@ -5,12 +5,13 @@
  * Never part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
+import { writeFileAtomic } from '../pipeline/checkpoint.ts';
 import { describeFailure } from '../pipeline/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -161,9 +162,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`${trainingTable(training)}\n`);
   }
   machine.loadAverageEnd = loadavg()[0];
-  mkdirSync(dirname(args.out), { recursive: true });
-  writeFileSync(`${args.out}.tmp`, JSON.stringify(results, null, 2) + '\n');
-  renameSync(`${args.out}.tmp`, args.out);
+  writeFileAtomic(args.out, [new TextEncoder().encode(JSON.stringify(results, null, 2) + '\n')]);
   log(`results: ${args.out}`);
 }
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeReport } from '../pipeline/report.ts';
-import { countsAtRanks, logSpacedRanks } from '../pipeline/_report-data.ts';
+import { countsAtRanks, logSpacedRanks } from '../pipeline/_ranks.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { bruteCounts, buildFixture, d2lWords, haveTimeMachine, timeMachineWords } from './_report-fixture.ts';
 

@@ -4,10 +4,11 @@
  * Queries touch each n-gram table at most three times (existence, count-of-counts, top k), so a
  * 10M-row table costs a few scans, not a load into memory.
  */
-import type { Database, Row } from '../storage/driver.ts';
-import { listStages, type StageRecord } from '../storage/stages.ts';
-import { MAX_ORDER } from '../storage/schema.ts';
-import type { SpectrumRow } from './zipf-fit.ts';
+import type { SpectrumRow } from '../pipeline/zipf-fit.ts';
+import type { Database, Row } from './driver.ts';
+import { queries } from './queries.ts';
+import { MAX_ORDER } from './schema.ts';
+import { listStages, type StageRecord } from './stages.ts';
 
 /** One order's count spectrum: `types` n-grams occur `count` times, counts descending. */
 export interface RankProfile {
@@ -55,18 +56,14 @@ const DEFAULTS: Required<GatherOptions> = { topK: 10, vocabHead: 30, samples: 20
 
 export function gatherReportData(db: Database, options: GatherOptions = {}): ReportData {
   const o = { ...DEFAULTS, ...options };
+  const q = queries(db);
   const orders = Array.from({ length: MAX_ORDER }, (_, i) => i + 1).filter(
     (n) => db.prepare(`SELECT 1 FROM ngram${n} LIMIT 1`).get() !== undefined,
   );
-  // Vocabulary ids are 0..size-1, so max(id) is one b-tree descent where count(*) walks the table.
-  const vocabSize = Number(db.prepare('SELECT coalesce(max(id) + 1, 0) AS size FROM vocab').get()?.size ?? 0);
   return {
-    profiles: orders.map((n) => _profile(db, n)),
-    top: orders.map((n) => ({ n, rows: _top(db, n, o.topK) })),
-    vocab: {
-      size: vocabSize,
-      head: db.prepare('SELECT id, token, count FROM vocab ORDER BY id LIMIT ?').all(o.vocabHead) as ReportData['vocab']['head'],
-    },
+    profiles: orders.map((n) => _profile(n, q.spectrum(n))),
+    top: orders.map((n) => ({ n, rows: q.top(n, o.topK) })),
+    vocab: { size: q.vocabSize(), head: q.vocab(o.vocabHead) },
     runs: _runs(db),
     training: _training(db),
     samples: db
@@ -78,12 +75,8 @@ export function gatherReportData(db: Database, options: GatherOptions = {}): Rep
   };
 }
 
-function _profile(db: Database, n: number): RankProfile {
-  // Count-of-counts is tiny (a few thousand distinct counts) even for millions of n-grams.
-  const spectrum = db
-    .prepare(`SELECT count, count(*) AS types FROM ngram${n} GROUP BY count ORDER BY count DESC`)
-    .all()
-    .map((row: Row) => ({ count: Number(row.count), types: Number(row.types) }));
+/** Distinct and total n-grams, summed off the count-of-counts (tiny even for millions of rows). */
+function _profile(n: number, spectrum: SpectrumRow[]): RankProfile {
   let distinct = 0;
   let total = 0;
   for (const { count, types } of spectrum) {
@@ -91,19 +84,6 @@ function _profile(db: Database, n: number): RankProfile {
     total += count * types;
   }
   return { n, distinct, total, spectrum };
-}
-
-function _top(db: Database, n: number, k: number): { tokens: string[]; count: number }[] {
-  const keys = Array.from({ length: n }, (_, i) => `w${i + 1}`);
-  const token = db.prepare('SELECT token FROM tokens WHERE id = ?');
-  // Ties keep the table's key order, which is first-occurrence order of the tokens.
-  return db
-    .prepare(`SELECT ${keys.join(', ')}, count FROM ngram${n} ORDER BY count DESC, ${keys.join(', ')} LIMIT ?`)
-    .all(k)
-    .map((row: Row) => ({
-      tokens: keys.map((key) => String(token.get(row[key])?.token ?? `#${row[key]}`)),
-      count: Number(row.count),
-    }));
 }
 
 function _runs(db: Database): RunInfo[] {
@@ -138,26 +118,4 @@ function _training(db: Database): ReportData['training'] {
     byEpoch.set(epoch, entry);
   }
   return { run: latest.run, epochs: [...byEpoch.values()] };
-}
-
-/** The count at each rank in `ranks` (1-based, ascending), read off the spectrum. */
-export function countsAtRanks(spectrum: readonly SpectrumRow[], ranks: number[]): [number, number][] {
-  const out: [number, number][] = [];
-  let row = 0;
-  let last = spectrum[0]?.types ?? 0; // highest rank covered by spectrum[0..row]
-  for (const rank of ranks) {
-    while (row < spectrum.length - 1 && rank > last) last += spectrum[++row].types;
-    if (rank <= last) out.push([rank, spectrum[row].count]);
-  }
-  return out;
-}
-
-/** About `perDecade` integer ranks per factor of ten from 1 to `max`, always including 1 and `max`. */
-export function logSpacedRanks(max: number, perDecade = 24): number[] {
-  const ranks = new Set<number>();
-  if (max < 1) return [];
-  const steps = Math.ceil(Math.log10(max) * perDecade);
-  for (let i = 0; i <= steps; i++) ranks.add(Math.min(max, Math.round(10 ** (i / perDecade))));
-  ranks.add(max);
-  return [...ranks].sort((a, b) => a - b);
 }
