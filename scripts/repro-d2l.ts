@@ -22,6 +22,7 @@ import { trainStage } from '../stages/train.ts';
 import { vocabStage } from '../stages/vocab.ts';
 import { loadMetrics, loadSamples } from '../storage/metrics.ts';
 import { loadStage } from '../storage/stages.ts';
+import { vocabTokens } from '../storage/vocab.ts';
 
 const D2L: Partial<Config> = {
   tokenizer: 'd2l-char', maxTokens: 10000, validFrac: 0, hidden: 512, batch: 32, steps: 35, lr: 1, clip: 1,
@@ -47,7 +48,7 @@ async function main(argv: string[]): Promise<void> {
     const backendName = db.prepare('SELECT backend FROM runs WHERE run = ?').get(run)?.backend;
     const sample = loadSamples(db, run).pop()!;
     // The training text itself: the encoded ids the model saw, decoded through the vocabulary.
-    const vocab = db.prepare('SELECT token FROM vocab ORDER BY id').all().map((row) => String(row.token));
+    const vocab = vocabTokens(db);
     const text = Array.from(loadEncoded(db, { dir: config.out }).train, (id) => vocab[id]).join('');
     const verbatim = text.includes(sample.text);
     const longest = _longestVerbatimPrefix(sample.text, text);

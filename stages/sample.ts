@@ -16,6 +16,7 @@ import { Rng } from '../pipeline/rng.ts';
 import type { Stage, StageContext, StageEvent, TokenizerName } from '../pipeline/types.ts';
 import type { Database } from '../storage/driver.ts';
 import { addSample, clearSamples } from '../storage/metrics.ts';
+import { vocabTokens } from '../storage/vocab.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { getMeta, loadStage, markDone } from '../storage/stages.ts';
 import { tokenizeText } from './tokenize.ts';
@@ -79,7 +80,7 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
   const db = options.db ?? openRunDatabase(file, { readonly: true });
   try {
     const { params, shape, run } = _loadModel(dir, db);
-    const vocab = db.prepare('SELECT token FROM vocab ORDER BY id').all().map((row) => String(row.token));
+    const vocab = vocabTokens(db);
     const tokenizer = (getMeta(db, 'tokenizer') ?? 'd2l-char') as TokenizerName;
     const ids = new Map(vocab.map((token, id) => [token, id]));
     const tokens = tokenizeText(prefix, { tokenizer, lowercase: getMeta(db, 'lowercase') === 'true' });

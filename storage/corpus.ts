@@ -29,6 +29,7 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { LmpipeError } from '../pipeline/errors.ts';
 import type { Database } from './driver.ts';
+import { vocabTokens } from './vocab.ts';
 
 export const ENCODED_DIR = 'encoded';
 
@@ -44,7 +45,7 @@ const BIG_ENDIAN = endianness() === 'BE';
 
 export function vocabHash(db: Database): string {
   const hash = createHash('sha256');
-  for (const row of db.prepare('SELECT token FROM vocab ORDER BY id').iterate()) hash.update(JSON.stringify(row.token) + '\n');
+  for (const token of vocabTokens(db)) hash.update(JSON.stringify(token) + '\n');
   return hash.digest('hex');
 }
 

@@ -38,3 +38,8 @@ export function saveVocab(db: Database, entries: readonly VocabEntry[], done: { 
 export function clearVocab(db: Database): void {
   db.exec('DELETE FROM vocab');
 }
+
+/** Every vocabulary token, indexed by its id (d2l's `idx_to_token`). */
+export function vocabTokens(db: Database): string[] {
+  return db.prepare('SELECT token FROM vocab ORDER BY id').all().map((row) => String(row.token));
+}
