@@ -59,11 +59,19 @@ export interface ShardCounts {
   index: number;
   /** Local dictionary: token text by local id, in first-occurrence order. */
   tokens: string[];
+  /** tokenHash of each local id's text (stages/_count-table.ts). */
+  tokenHashes: Int32Array;
   /** The shard's token stream in local ids (all documents concatenated). */
   stream: Int32Array;
-  /** Per order n (index n-1): keys [distinct * n] of local ids and their counts. */
+  /** The local ids in the order the stream first shows them. */
+  firstSeen: Int32Array;
+  /**
+   * Per order n (index n-1): keys [distinct * n] of local ids, their counts, and (n >= 2) their
+   * ngramHash, the same whatever the shard; `hashes[0]` is empty.
+   */
   keys: Int32Array[];
   counts: Float64Array[];
+  hashes: Int32Array[];
   /** First and last (order-1) tokens of the first and last document, for n-grams across a cut. */
   head: Int32Array;
   tail: Int32Array;

@@ -2,7 +2,8 @@
  * The count stage's main-thread merger. Shards arrive strictly in index order; for each one it
  *  - maps the shard's local ids to global ids (first-occurrence order over the whole corpus: a
  *    token new to the corpus gets the next id, in the order the shard's stream first shows it),
- *  - adds the shard's n-gram counts to the global typed-array tables,
+ *  - adds the shard's n-gram counts to the global typed-array tables (at the hashes the worker
+ *    computed: they depend on the tokens' text, not on ids, and arrive in nearly ascending slot order),
  *  - counts the n-grams that cross the cut into the previous shard: the running context (the last
  *    order-1 tokens of the open document), one ' ' when the char tokenizer saw whitespace at the
  *    cut, and the shard's head. Each such n-gram is counted once, at the shard holding its last
@@ -13,7 +14,7 @@
  */
 import type { Shard, ShardCounts } from '../pipeline/types.ts';
 import type { CountBatch, NgramRows } from '../storage/counts.ts';
-import { HASH_SEED, hashFinish, hashKey, hashStep, NgramTable, UnigramCounts } from './_count-table.ts';
+import { NgramTable, ngramHash, tokenHash, UnigramCounts } from './_count-table.ts';
 
 /** The merger's resumable state, stored in the count checkpoint. */
 export interface MergeState {
@@ -39,6 +40,8 @@ export class CountMerger {
   readonly order: number;
   readonly state: MergeState;
   private readonly dictionary = new Map<string, number>();
+  /** tokenHash of each global id's text. */
+  private tokenHashes = new Int32Array(1024);
   /** Ids below this are in the tokens table. */
   private savedTokens: number;
   private newTokens: string[] = [];
@@ -50,8 +53,9 @@ export class CountMerger {
   constructor(order: number, options: { tokens?: readonly string[]; state?: MergeState } = {}) {
     this.order = order;
     const tokens = options.tokens ?? [];
-    tokens.forEach((token, id) => this.dictionary.set(token, id));
+    tokens.forEach((token) => this.globalId(token, tokenHash(token)));
     this.savedTokens = tokens.length;
+    this.newTokens = [];
     this.state = options.state ?? {
       shardsDone: 0, streamBytes: 0, context: [], pendingGap: false,
       totals: new Array(order).fill(0), documents: 0, bytes: 0, invalidUtf8: 0, skippedRecords: 0,
@@ -98,15 +102,16 @@ export class CountMerger {
       state.context.length > 0 && counts.head.length > 0;
     // Global ids go by first occurrence in the stream (the ' ' first: it precedes the shard's
     // tokens), not by the local dictionary's order, which a tokenizer need not keep.
-    const space = gap ? this.globalId(SPACE) : -1;
-    const map = this.mapTokens(counts.stream, counts.tokens);
+    const space = gap ? this.globalId(SPACE, tokenHash(SPACE)) : -1;
+    const map = new Int32Array(counts.tokens.length).fill(-1);
+    for (const local of counts.firstSeen) map[local] = this.globalId(counts.tokens[local], counts.tokenHashes[local]);
     // In place: the shard's buffers are the merger's now (transferred from a worker).
     const stream = counts.stream;
     remap(stream, map, stream);
     const unigramKeys = counts.keys[0];
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
-    for (let n = 2; n <= this.order; n++) this.addMapped(this.tables[n], counts.keys[n - 1], counts.counts[n - 1], map);
+    for (let n = 2; n <= this.order; n++) this.addMapped(this.tables[n], counts, map);
     const head = Int32Array.from(counts.head, (id) => map[id]);
     if (shard.continuesDocument) this.addAcrossCut(state.context, gap ? [space] : [], head);
     const pieces = gap ? [Int32Array.of(space), stream] : [stream];
@@ -120,52 +125,34 @@ export class CountMerger {
     return pieces;
   }
 
-  /** local id -> global id, assigning new ids in the order `stream` first shows the tokens. */
-  private mapTokens(stream: Int32Array, tokens: readonly string[]): Int32Array {
-    const map = new Int32Array(tokens.length).fill(-1);
-    let unmapped = tokens.length;
-    for (let i = 0; i < stream.length && unmapped > 0; i++) {
-      const local = stream[i];
-      if (map[local] < 0) {
-        map[local] = this.globalId(tokens[local]);
-        unmapped--;
-      }
-    }
-    return map;
-  }
-
-  private globalId(token: string): number {
+  private globalId(token: string, hash: number): number {
     let id = this.dictionary.get(token);
     if (id === undefined) {
       id = this.dictionary.size;
       this.dictionary.set(token, id);
       this.newTokens.push(token);
+      if (id === this.tokenHashes.length) {
+        const grown = new Int32Array(id * 2);
+        grown.set(this.tokenHashes);
+        this.tokenHashes = grown;
+      }
+      this.tokenHashes[id] = hash;
     }
     return id;
   }
 
-  private addMapped(table: NgramTable, keys: Int32Array, counts: Float64Array, map: Int32Array): void {
+  /** Adds the shard's n-grams of the table's order, their local ids mapped to global ones. */
+  private addMapped(table: NgramTable, counts: ShardCounts, map: Int32Array): void {
     const n = table.order;
-    const global = this.scratch(0, keys.length);
-    const hashes = this.scratch(1, counts.length);
-    for (let row = 0, base = 0; row < counts.length; row++, base += n) {
-      let state = HASH_SEED;
-      for (let k = n - 1; k >= 0; k--) {
-        const id = map[keys[base + k]];
-        global[base + k] = id;
-        state = hashStep(state, id);
-      }
-      hashes[row] = hashFinish(state);
+    const keys = counts.keys[n - 1];
+    const hashes = counts.hashes[n - 1];
+    const values = counts.counts[n - 1];
+    const key = new Int32Array(n);
+    table.reserve(values.length);
+    for (let row = 0, base = 0; row < values.length; row++, base += n) {
+      for (let k = 0; k < n; k++) key[k] = map[keys[base + k]];
+      table.add(key, 0, hashes[row], values[row]);
     }
-    table.addAll(global, hashes, counts);
-  }
-
-  private scratches: Int32Array[] = [new Int32Array(0), new Int32Array(0)];
-
-  /** A reusable buffer of at least `length` ints (fresh memory is slow to touch the first time). */
-  private scratch(which: number, length: number): Int32Array {
-    if (this.scratches[which].length < length) this.scratches[which] = new Int32Array(Math.ceil(length * 1.25));
-    return this.scratches[which].subarray(0, length);
   }
 
   /**
@@ -180,7 +167,7 @@ export class CountMerger {
         const start = end - n + 1;
         if (start >= left) continue;
         if (n === 1) this.unigrams.add(sequence[start], 1);
-        else this.tables[n].add(sequence, start, hashKey(sequence, start, n), 1);
+        else this.tables[n].add(sequence, start, ngramHash(sequence, start, n, this.tokenHashes), 1);
       }
     }
   }

@@ -1,7 +1,7 @@
 /**
- * Counts one shard's token batches (local ids) into typed-array tables: the worker side of the
- * count stage. It keeps the shard's whole token stream, which doubles as the n-gram window: the
- * n-grams ending at position p are stream[p-n+1 .. p], never reaching back past the document start.
+ * Counts one shard's token batches (local ids): the worker side of the count stage. It keeps the
+ * shard's whole token stream and where each document starts; `finish()` counts each order n >= 2
+ * over the whole stream at once (stages/_count-radix.ts), never reaching back past a document start.
  *
  * What it cannot count are the n-grams that cross the cut into the previous shard; for those it
  * reports `head` (the first order-1 tokens of the document the shard continues) and `tail` (the last
@@ -10,77 +10,42 @@
 import type { Shard, ShardCounts, TokenBatch, TokenizerName } from '../pipeline/types.ts';
 import { read } from './read.ts';
 import { createTokenizer, Interner } from './tokenize.ts';
-import { HASH_SEED, hashFinish, hashStep, NgramTable, UnigramCounts } from './_count-table.ts';
+import { countOrder } from './_count-radix.ts';
+import { tokenHash, UnigramCounts } from './_count-table.ts';
+import { IdList } from './_tokenize-buffer.ts';
 
-export type ShardTables = Pick<ShardCounts, 'stream' | 'keys' | 'counts' | 'head' | 'tail' | 'documents'>;
+export type ShardTables = Pick<ShardCounts, 'stream' | 'firstSeen' | 'keys' | 'counts' | 'hashes' | 'head' | 'tail' | 'documents'>;
 
 /**
- * Tables of the last shard this thread counted, emptied, for the next one: fresh memory costs a
- * page fault per 4 KiB (several ms per MB on some virtual machines), and a table grown to fit one
- * shard fits the next.
+ * Tokens in the last shard this thread counted: the next stream starts that big (and 1/8 more), so
+ * it rarely grows. Growing copies it, and fresh memory costs a page fault per 4 KiB.
  */
-const spareTables: Array<NgramTable | undefined> = [];
+let lastLength = 1 << 16;
 
 export class ShardCounter {
   readonly order: number;
-  private stream = new Int32Array(1 << 16);
+  private stream = new Int32Array(lastLength + (lastLength >>> 3));
   private length = 0;
-  /** Stream position where the current document's tokens begin. */
-  private documentStart = 0;
-  /** Stream position of the shard's first document start; tokens before it continue a document. */
-  private firstDocumentStart = -1;
-  private documents = 0;
+  /** Stream positions where documents begin; tokens before the first continue a document. */
+  private readonly documentStarts = new IdList();
   private readonly unigrams = new UnigramCounts();
-  private readonly tables: NgramTable[] = [];
 
   constructor(order: number) {
     if (!Number.isInteger(order) || order < 1 || order > 5) {
       throw new RangeError(`Expected \`--order\` to be an integer from 1 to 5, got \`${order}\``);
     }
     this.order = order;
-    for (let n = 2; n <= order; n++) {
-      this.tables[n] = spareTables[n] ?? new NgramTable(n, 1 << 12);
-      spareTables[n] = undefined;
-    }
-  }
-
-  /** Bytes held by the counting tables and the stream. */
-  get bytes(): number {
-    return this.stream.byteLength + this.unigrams.bytes + this.tables.reduce((sum, t) => sum + (t?.bytes ?? 0), 0);
   }
 
   push(batch: TokenBatch): void {
-    if (batch.documentStart) {
-      this.documentStart = this.length;
-      if (this.firstDocumentStart < 0) this.firstDocumentStart = this.length;
-      this.documents++;
-    }
+    if (batch.documentStart) this.documentStarts.push(this.length);
     const ids = batch.ids;
     if (ids.length === 0) return;
-    const from = this.length;
-    this.reserve(from + ids.length);
-    this.stream.set(ids, from);
+    this.reserve(this.length + ids.length);
+    this.stream.set(ids, this.length);
     this.length += ids.length;
-    this.countRange(from, this.length);
-  }
-
-  /** Counts every n-gram ending in stream[from .. to): the hot loop. */
-  private countRange(from: number, to: number): void {
-    const stream = this.stream;
-    const order = this.order;
-    const tables = this.tables;
     const unigrams = this.unigrams;
-    const documentStart = this.documentStart;
-    for (let p = from; p < to; p++) {
-      const id = stream[p];
-      unigrams.add(id, 1);
-      let state = hashStep(HASH_SEED, id);
-      const longest = Math.min(order, p - documentStart + 1);
-      for (let n = 2; n <= longest; n++) {
-        state = hashStep(state, stream[p - n + 1]);
-        tables[n].add(stream, p - n + 1, hashFinish(state), 1);
-      }
-    }
+    for (let i = 0; i < ids.length; i++) unigrams.add(ids[i], 1);
   }
 
   private reserve(length: number): void {
@@ -93,38 +58,62 @@ export class ShardCounter {
   }
 
   /**
-   * The shard's counts; the arrays are fresh (or views of buffers owned by nobody else): transferable.
-   * Ends the counter: its tables go back to the thread's spares.
+   * The shard's counts; every array is fresh (or a view of a buffer nobody else holds): transferable.
+   * `tokenHashes[id]` is tokenHash of local id's text (default: the id itself, for callers with no
+   * text, whose hashes then mean nothing outside this shard).
    */
-  finish(): ShardTables {
+  finish(tokenHashes = Int32Array.from({ length: this.unigrams.size }, (_, id) => id)): ShardTables {
+    lastLength = Math.max(1 << 16, this.length);
+    const stream = this.stream.subarray(0, this.length);
+    const starts = this.documentStarts.take();
+    const unigrams = this.unigrams.compact();
+    const keys: Int32Array[] = [unigrams.keys];
+    const counts: Float64Array[] = [unigrams.counts];
+    const hashes: Int32Array[] = [new Int32Array(0)];
+    for (let n = 2; n <= this.order; n++) {
+      const rows = countOrder(stream, starts, { order: n, tokenHashes });
+      keys.push(rows.keys);
+      counts.push(rows.counts);
+      hashes.push(rows.hashes);
+    }
     // At least one token even at order 1: the merger must know whether a cut has tokens on both sides.
     const edge = Math.max(1, this.order - 1);
-    const continued = this.firstDocumentStart < 0 ? this.length : this.firstDocumentStart;
-    const unigrams = this.unigrams.compact();
-    const keys = [unigrams.keys];
-    const counts = [unigrams.counts];
-    for (let n = 2; n <= this.order; n++) {
-      const table = this.tables[n].compact();
-      keys.push(table.keys);
-      counts.push(table.counts);
-      this.tables[n].clear();
-      spareTables[n] = this.tables[n];
-    }
+    const continued = starts.length > 0 ? starts[0] : this.length;
+    const lastStart = starts.length > 0 ? starts[starts.length - 1] : 0;
     return {
-      stream: this.stream.subarray(0, this.length),
+      stream,
+      firstSeen: firstSeen(stream, unigrams.keys.length, this.unigrams.size),
       keys,
       counts,
-      head: this.stream.slice(0, Math.min(edge, continued)),
-      tail: this.stream.slice(Math.max(this.documentStart, this.length - edge), this.length),
-      documents: this.documents,
+      hashes,
+      head: stream.slice(0, Math.min(edge, continued)),
+      tail: stream.slice(Math.max(lastStart, this.length - edge), this.length),
+      documents: starts.length,
     };
   }
+}
+
+/**
+ * The distinct ids of `stream` (`distinct` of them, all below `size`) in the order the stream first
+ * shows them: the order in which the merger gives new tokens their global ids.
+ */
+function firstSeen(stream: Int32Array, distinct: number, size: number): Int32Array {
+  const order = new Int32Array(distinct);
+  const seen = new Uint8Array(size);
+  for (let i = 0, found = 0; found < distinct; i++) {
+    const id = stream[i];
+    if (seen[id] === 0) {
+      seen[id] = 1;
+      order[found++] = id;
+    }
+  }
+  return order;
 }
 
 /** Buffers to list in postMessage's transfer list so that a ShardCounts moves instead of copying. */
 export function transferables(counts: ShardTables): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
-  for (const array of [counts.stream, counts.head, counts.tail, ...counts.keys, ...counts.counts]) {
+  for (const array of [counts.stream, counts.firstSeen, counts.head, counts.tail, ...counts.keys, ...counts.counts, ...counts.hashes]) {
     buffers.add(array.buffer as ArrayBuffer);
   }
   return [...buffers];
@@ -155,10 +144,13 @@ export async function countShard(shard: Shard, options: ShardOptions & { signal?
   // end() clears the flag; shards are cut at line ends, so no token is held across a cut.
   const trailingGap = tokenizer.trailingGap;
   if (open) counter.push({ ids: tokenizer.end(), documentStart: false });
+  const tokens = interner.tokens();
+  const tokenHashes = Int32Array.from(tokens, tokenHash);
   return {
     index: shard.index,
-    tokens: interner.tokens(),
-    ...counter.finish(),
+    tokens,
+    tokenHashes,
+    ...counter.finish(tokenHashes),
     leadingGap: tokenizer.leadingGap,
     trailingGap,
     bytes: shard.end - shard.start,

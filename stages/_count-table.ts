@@ -2,17 +2,22 @@
  * Typed-array n-gram counters for the count stage: no JS Map and no string keys on the hot path.
  *
  * `NgramTable` is an open-addressing hash table (linear probing) for one order n >= 2. Slot s holds
- * its hash and key side by side in `slots` (so a probe reads one cache line, rejects most
- * mismatches by the hash alone, and growing never rehashes) and its count in `counts[s]`. It
- * doubles at 5/8 load.
+ * its hash, count and key side by side in `slots` (so a probe reads one cache line, rejects most
+ * mismatches by the hash alone, and growing never rehashes). It doubles at 5/8 load.
+ *
+ * A table picks a slot by the *top* bits of the hash: rows that arrive sorted by hash (a worker's
+ * radix buckets, stages/_count-radix.ts) then land in ascending slots, so merging a shard into a
+ * table far bigger than the caches walks it forward instead of at random. A table that counts one
+ * bucket, whose rows share their top `skip` bits, uses the bits below those (`skip`).
  *
  * `UnigramCounts` counts order 1: token ids are dense (first-occurrence order), so a plain array
  * indexed by id is both smaller and faster than a hash table.
  *
- * Hashes are computed by the caller, one id at a time, walking back from the n-gram's last token
- * (`hashStep`), so that all orders ending at one position share the work; `hashFinish` mixes the
- * running state into a table hash.
+ * An n-gram's hash is a function of its tokens' text, not of their ids (`ngramHash` over
+ * `tokenHash`es): a worker knows only its shard's local ids, yet the hash it computes is the one the
+ * merger's global table uses, so the merger never rehashes.
  */
+import { hashStart as textHashStart, hashStep as textHashStep } from './_interner.ts';
 
 const INITIAL_CAPACITY = 1 << 10;
 /** The hash slot of a free slot; a key whose hash is EMPTY is stored with hash 1 instead. */
@@ -27,7 +32,7 @@ export function hashStep(state: number, id: number): number {
   return (Math.imul(state, 5) + 0xe6546b64) | 0;
 }
 
-/** murmur3's finalizer: spreads every input bit over the low bits the table masks with. */
+/** murmur3's finalizer: spreads every input bit over the whole word. */
 export function hashFinish(state: number): number {
   state ^= state >>> 16;
   state = Math.imul(state, 0x85ebca6b);
@@ -38,13 +43,20 @@ export function hashFinish(state: number): number {
 
 export const HASH_SEED = 0x2545f491;
 
-/** addAll's row order, reused across calls (one thread runs one addAll at a time). */
-let slotOrder = new Int32Array(0);
+/** The hash of a token's text (FNV-1a over its UTF-16 units): what ngramHash combines. */
+export function tokenHash(token: string): number {
+  let hash = textHashStart;
+  for (let i = 0; i < token.length; i++) hash = textHashStep(hash, token.charCodeAt(i));
+  return hash;
+}
 
-/** The table hash of `ids[start .. start+n)`; the same value the counting loops compute. */
-export function hashKey(ids: ArrayLike<number>, start: number, n: number): number {
+/**
+ * The table hash of the n-gram `ids[start .. start+n)`, whose token hashes are `tokenHashes[id]`:
+ * walked from the last token back, as the counting loops do.
+ */
+export function ngramHash(ids: ArrayLike<number>, start: number, n: number, tokenHashes: ArrayLike<number>): number {
   let state = HASH_SEED;
-  for (let k = n - 1; k >= 0; k--) state = hashStep(state, ids[start + k]);
+  for (let k = n - 1; k >= 0; k--) state = hashStep(state, tokenHashes[ids[start + k]]);
   return hashFinish(state);
 }
 
@@ -64,6 +76,9 @@ export class NgramTable {
   slots: Int32Array;
   private mask: number;
   private limit: number;
+  /** 32 - log2(slots): `index(hash)` keeps the top bits. */
+  private shift: number;
+  #skip = 0;
 
   constructor(order: number, capacity = INITIAL_CAPACITY) {
     if (!Number.isInteger(order) || order < 2) throw new RangeError(`Expected an order of at least 2, got \`${order}\``);
@@ -73,6 +88,23 @@ export class NgramTable {
     this.slots = new Int32Array(slots * this.stride);
     this.mask = slots - 1;
     this.limit = (slots * 5) >>> 3;
+    this.shift = 32 - Math.log2(slots);
+  }
+
+  /** Top bits that every hash in the table shares (a radix bucket's): the slot comes from the next ones. */
+  get skip(): number {
+    return this.#skip;
+  }
+
+  set skip(bits: number) {
+    if (this.size > 0) throw new RangeError('Expected an empty table when changing its skipped bits');
+    this.#skip = bits;
+  }
+
+  /** The home slot of `hash`: its top bits after the skipped ones (rotated, so bits never run out). */
+  private index(hash: number): number {
+    const skip = this.#skip;
+    return (skip === 0 ? hash : (hash << skip) | (hash >>> (32 - skip))) >>> this.shift;
   }
 
   /** Slots (a power of two) that hold `rows` n-grams without growing. */
@@ -101,16 +133,22 @@ export class NgramTable {
     return this.bytes + NgramTable.slotsFor(this.size + rows) * this.stride * 4;
   }
 
+  /** Grows now, if need be, to hold `rows` more n-grams: growing a smaller table is cheaper. */
+  reserve(rows: number): void {
+    while (this.size + rows > this.limit) this.grow();
+  }
+
   /**
-   * Adds `amount` to the n-gram `source[start .. start+n)`, whose hashKey is `hash`.
+   * Adds `amount` to the n-gram `source[start .. start+n)`, whose ngramHash is `hash`.
    * Written as one flat loop: this is the count stage's hot path.
    */
   add(source: Int32Array, start: number, hash: number, amount: number): void {
     const n = this.order;
     const stride = this.stride;
     const slots = this.slots;
+    // A hash equal to EMPTY is stored (and placed) as 1: drain() hands back the stored hash.
     const mark = hash === EMPTY ? 1 : hash;
-    let slot = hash & this.mask;
+    let slot = this.index(mark);
     for (;;) {
       const base = slot * stride;
       const stored = slots[base];
@@ -132,28 +170,6 @@ export class NgramTable {
     for (let k = 0; k < n; k++) slots[base + 2 + k] = source[start + k];
     this.total += amount;
     if (++this.size > this.limit) this.grow();
-  }
-
-  /**
-   * Adds many n-grams: row r is keys[r*n .. r*n+n) with hash hashes[r] and count counts[r]. Grows
-   * once up front, then inserts in slot order: a big table is then walked forward, not hit at
-   * random, which is several times faster once it outgrows the caches (the merger's tables do).
-   */
-  addAll(keys: Int32Array, hashes: Int32Array, counts: Float64Array): void {
-    const rows = counts.length;
-    while (this.size + rows > this.limit) this.grow();
-    const bits = Math.log2(this.mask + 1);
-    const shift = Math.max(0, bits - 16);
-    const starts = new Int32Array((1 << Math.min(bits, 16)) + 1);
-    for (let row = 0; row < rows; row++) starts[((hashes[row] & this.mask) >>> shift) + 1]++;
-    for (let b = 1; b < starts.length; b++) starts[b] += starts[b - 1];
-    if (slotOrder.length < rows) slotOrder = new Int32Array(Math.ceil(rows * 1.25));
-    const order = slotOrder;
-    for (let row = 0; row < rows; row++) order[starts[(hashes[row] & this.mask) >>> shift]++] = row;
-    for (let i = 0; i < rows; i++) {
-      const row = order[i];
-      this.add(keys, row * this.order, hashes[row], counts[row]);
-    }
   }
 
   /** Calls `visit(keys, offset, count)` for each stored n-gram; keys[offset .. offset+n) is its key. */
@@ -179,17 +195,26 @@ export class NgramTable {
     return rows;
   }
 
-  /** The stored n-grams packed densely: keys [size * n] and counts [size], in slot order. */
-  compact(): { keys: Int32Array; counts: Float64Array } {
+  /**
+   * Moves the stored n-grams into keys[out*n ..], counts[out ..] and hashes[out ..] (slot order, so
+   * ascending hashes when the table was filled by one radix bucket), leaving the table
+   * empty but its arrays allocated. Returns `out` plus the rows moved. One pass, and unlike clear()
+   * it writes only the occupied slots.
+   */
+  drain(keys: Int32Array, counts: Float64Array, hashes: Int32Array, out: number): number {
     const { order: n, stride, slots } = this;
-    const keys = new Int32Array(this.size * n);
-    const counts = new Float64Array(this.size);
-    for (let base = 0, row = 0, out = 0; row < this.size; base += stride) {
+    let k = out * n;
+    for (let base = 0, left = this.size; left > 0; base += stride) {
       if (slots[base] === EMPTY) continue;
-      for (let k = 2; k < n + 2; k++) keys[out++] = slots[base + k];
-      counts[row++] = slots[base + 1];
+      for (let i = 2; i < n + 2; i++) keys[k++] = slots[base + i];
+      hashes[out] = slots[base];
+      counts[out++] = slots[base + 1];
+      slots[base] = EMPTY;
+      left--;
     }
-    return { keys, counts };
+    this.size = 0;
+    this.total = 0;
+    return out;
   }
 
   private grow(): void {
@@ -198,9 +223,10 @@ export class NgramTable {
     this.slots = new Int32Array(size * stride);
     this.mask = size - 1;
     this.limit = (size * 5) >>> 3;
+    this.shift--;
     for (let from = 0; from < slots.length; from += stride) {
       if (slots[from] === EMPTY) continue;
-      let slot = slots[from] & this.mask;
+      let slot = this.index(slots[from]);
       while (this.slots[slot * stride] !== EMPTY) slot = (slot + 1) & this.mask;
       const to = slot * stride;
       for (let k = 0; k < stride; k++) this.slots[to + k] = slots[from + k];

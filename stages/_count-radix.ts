@@ -1,0 +1,184 @@
+/**
+ * Counts one order of n-grams in a shard's token stream: the worker's hot path.
+ *
+ * One hash table as big as a shard's distinct n-grams (several MB for word trigrams) misses the
+ * caches on nearly every probe, and two workers probing theirs at once fight over the one L3 they
+ * share: measured on 2 cores, two such workers counted only 1.5x faster than one. So a big order is
+ * counted by radix partitioning, the way databases aggregate:
+ *   1. hash every n-gram, reading the stream in order, and histogram the hashes' top bits;
+ *   2. scatter each n-gram (its hash, then its ids) into its bucket: sequential writes;
+ *   3. count each bucket in a table sized for one bucket, which stays in L2, then drain it.
+ * An order with few distinct n-grams (characters) fits L2 whole; it skips the scatter and counts
+ * straight from the stream. Either way the rows are the same (n-gram, count) multiset; only their
+ * order differs, and nothing downstream depends on it.
+ *
+ * An n-gram never reaches back past the start of its document: `documentStarts` lists the stream
+ * positions where documents begin (the tokens before the first belong to a document that began in
+ * an earlier shard). Hashes come from the tokens' text (`tokenHashes[id]`, see ngramHash), and each
+ * row goes out with its hash: the merger adds it to the global table without rehashing, and since
+ * the rows leave the buckets sorted by their hashes' top bits, in nearly ascending slot order.
+ */
+import { HASH_SEED, hashFinish, hashStep, NgramTable } from './_count-table.ts';
+
+/**
+ * Largest table, in bytes, counted without partitioning: about one core's L2 cache. Partitioning
+ * costs a scatter of every row, so it pays only when the table would miss the caches often.
+ */
+const CACHE_BYTES = 1 << 20;
+/** Bucket tables are sized for a quarter of that: a bucket's rows are not all distinct. */
+const BUCKET_BYTES = CACHE_BYTES / 4;
+const MAX_BUCKET_BITS = 10;
+
+/**
+ * Scratch memory reused from shard to shard in one thread (a worker counts one shard at a time):
+ * fresh memory costs a page fault per 4 KiB, several ms per MB on some virtual machines.
+ */
+const scratch = {
+  hashes: new Int32Array(0),
+  buckets: new Int32Array(0),
+  keys: new Int32Array(0),
+  counts: new Float64Array(0),
+  rowHashes: new Int32Array(0),
+  tables: [] as NgramTable[],
+  /** Distinct n-grams per order in the last shard this thread counted: the next one's estimate. */
+  lastDistinct: [] as number[],
+};
+
+export interface NgramCounts {
+  /** Row r's ids are keys[r*n .. r*n+n), its count counts[r], its ngramHash hashes[r]. */
+  keys: Int32Array;
+  counts: Float64Array;
+  hashes: Int32Array;
+}
+
+export interface CountOrderOptions {
+  order: number;
+  tokenHashes: Int32Array;
+  /**
+   * Distinct n-grams expected, which decides between counting directly and partitioning. Default:
+   * as many as the last shard this thread counted had; on the first, as many as there are n-grams.
+   */
+  expectedDistinct?: number;
+}
+
+/** Counts every n-gram of order `n` (2 to 5) in `stream` that lies inside one document. */
+export function countOrder(stream: Int32Array, documentStarts: Int32Array, options: CountOrderOptions): NgramCounts {
+  const { order: n, tokenHashes } = options;
+  const table = (scratch.tables[n] ??= new NgramTable(n, 1 << 10));
+  const rows = countRows(stream, documentStarts, n);
+  const distinct = Math.min(rows, options.expectedDistinct ?? scratch.lastDistinct[n] ?? rows);
+  const tableBytes = NgramTable.slotsFor(distinct) * table.stride * 4;
+  let out = 0;
+  if (tableBytes <= CACHE_BYTES) {
+    table.skip = 0;
+    countDirect(table, stream, documentStarts, tokenHashes);
+    out = drainInto(table, out);
+  } else {
+    const bits = Math.min(MAX_BUCKET_BITS, Math.ceil(Math.log2(tableBytes / BUCKET_BYTES)));
+    const ends = scatter(stream, documentStarts, { order: n, tokenHashes, rows, bits });
+    table.skip = bits;
+    const buckets = scratch.buckets;
+    const stride = n + 1;
+    for (let bucket = 0, from = 0; bucket < ends.length; from = ends[bucket++]) {
+      for (let at = from * stride, end = ends[bucket] * stride; at < end; at += stride) table.add(buckets, at + 1, buckets[at], 1);
+      out = drainInto(table, out);
+    }
+  }
+  scratch.lastDistinct[n] = out;
+  return { keys: scratch.keys.slice(0, out * n), counts: scratch.counts.slice(0, out), hashes: scratch.rowHashes.slice(0, out) };
+}
+
+/** Counts straight from the stream into `table`: for orders whose table fits the caches. */
+function countDirect(table: NgramTable, stream: Int32Array, documentStarts: Int32Array, tokenHashes: Int32Array): void {
+  const n = table.order;
+  for (let d = -1; d < documentStarts.length; d++) {
+    const [from, to] = documentRange(stream, documentStarts, d);
+    for (let start = from; start + n <= to; start++) table.add(stream, start, hashNgram(stream, start, n, tokenHashes), 1);
+  }
+}
+
+/** The n-grams inside documents. */
+function countRows(stream: Int32Array, documentStarts: Int32Array, n: number): number {
+  let rows = 0;
+  for (let d = -1; d < documentStarts.length; d++) {
+    const [from, to] = documentRange(stream, documentStarts, d);
+    rows += Math.max(0, to - from - n + 1);
+  }
+  return rows;
+}
+
+/** Stream positions [from, to) of document d; d = -1 is the piece before the first start. */
+function documentRange(stream: Int32Array, documentStarts: Int32Array, d: number): [number, number] {
+  return [d < 0 ? 0 : documentStarts[d], d + 1 < documentStarts.length ? documentStarts[d + 1] : stream.length];
+}
+
+/** ngramHash(stream, start, n, tokenHashes), written out so that the loops that call it inline it. */
+function hashNgram(stream: Int32Array, start: number, n: number, tokenHashes: Int32Array): number {
+  let state = HASH_SEED;
+  for (let k = n - 1; k >= 0; k--) state = hashStep(state, tokenHashes[stream[start + k]]);
+  return hashFinish(state);
+}
+
+/**
+ * Passes 1 and 2: hashes every n-gram, then writes it as [hash, ids...] into bucket
+ * `hash >>> (32 - bits)` of scratch.buckets (a table's slot comes from the low bits, so the two stay
+ * independent). Returns each bucket's end, in rows.
+ */
+function scatter(stream: Int32Array, documentStarts: Int32Array, options: { order: number; tokenHashes: Int32Array; rows: number; bits: number }): Int32Array {
+  const { order: n, tokenHashes, rows, bits } = options;
+  const stride = n + 1;
+  if (scratch.hashes.length < rows) scratch.hashes = new Int32Array(grown(rows));
+  if (scratch.buckets.length < rows * stride) scratch.buckets = new Int32Array(grown(rows * stride));
+  const { hashes, buckets } = scratch;
+  const shift = 32 - bits;
+  const ends = new Int32Array(1 << bits);
+  let row = 0;
+  for (let d = -1; d < documentStarts.length; d++) {
+    const [from, to] = documentRange(stream, documentStarts, d);
+    for (let start = from; start + n <= to; start++) {
+      const hash = hashNgram(stream, start, n, tokenHashes);
+      hashes[row++] = hash;
+      ends[hash >>> shift]++;
+    }
+  }
+  for (let bucket = 1; bucket < ends.length; bucket++) ends[bucket] += ends[bucket - 1];
+  const next = new Int32Array(ends.length);
+  for (let bucket = 1; bucket < ends.length; bucket++) next[bucket] = ends[bucket - 1] * stride;
+  row = 0;
+  for (let d = -1; d < documentStarts.length; d++) {
+    const [from, to] = documentRange(stream, documentStarts, d);
+    for (let start = from; start + n <= to; start++) {
+      const hash = hashes[row++];
+      let at = next[hash >>> shift];
+      next[hash >>> shift] = at + stride;
+      buckets[at++] = hash;
+      for (let k = 0; k < n; k++) buckets[at++] = stream[start + k];
+    }
+  }
+  return ends;
+}
+
+/** Moves the table's rows to scratch.keys/counts/rowHashes from row `out` on, emptying the table. */
+function drainInto(table: NgramTable, out: number): number {
+  const n = table.order;
+  const needed = out + table.size;
+  if (scratch.counts.length < needed) {
+    const counts = new Float64Array(grown(needed));
+    counts.set(scratch.counts.subarray(0, out));
+    scratch.counts = counts;
+    const hashes = new Int32Array(counts.length);
+    hashes.set(scratch.rowHashes.subarray(0, out));
+    scratch.rowHashes = hashes;
+  }
+  if (scratch.keys.length < needed * n) {
+    const keys = new Int32Array(grown(needed * n));
+    keys.set(scratch.keys.subarray(0, out * n));
+    scratch.keys = keys;
+  }
+  return table.drain(scratch.keys, scratch.counts, scratch.rowHashes, out);
+}
+
+/** Room for `length` and a quarter more, so a slightly bigger shard does not reallocate. */
+function grown(length: number): number {
+  return Math.ceil(length * 1.25) + 1024;
+}
