@@ -1,18 +1,18 @@
 /**
- * The count worker: for each `{ shard, options }` it receives, it runs read -> tokenize -> count
- * (stages/_count-shard.ts) and posts back `{ ok, result }` with the result's buffers transferred,
- * or `{ ok: false, error }`. One job at a time; pipeline/workers.ts feeds it.
+ * The count worker: for each `{ shard, options, recycle }` it receives, it runs read -> tokenize ->
+ * count (stages/_count-shard.ts) and posts back `{ ok, result }` with the result's buffers
+ * transferred, or `{ ok: false, error }`. `recycle` holds buffers of earlier results that the main
+ * thread is done with, for this thread's pool. One job at a time; pipeline/workers.ts feeds it.
  *
  * The same module runs as a Node worker thread (through count-worker-bootstrap.mjs) and as a Deno
  * web Worker.
  */
-import type { Shard } from './types.ts';
-import { countShard, transferables, type ShardOptions } from '../stages/_count-shard.ts';
+import { countJob, transferables, type CountJob } from '../stages/_count-shard.ts';
 import { serializeError, type WorkerReply } from './workers.ts';
 
 interface Port {
   post(reply: WorkerReply<unknown>, transfer?: ArrayBuffer[]): void;
-  listen(handle: (message: { shard: Shard; options: ShardOptions }) => void): void;
+  listen(handle: (message: CountJob) => void): void;
 }
 
 async function openPort(): Promise<Port> {
@@ -35,9 +35,9 @@ async function openPort(): Promise<Port> {
 }
 
 const port = await openPort();
-port.listen(async ({ shard, options }) => {
+port.listen(async (job) => {
   try {
-    const result = await countShard(shard, options);
+    const result = await countJob(job);
     port.post({ ok: true, result }, transferables(result));
   } catch (error) {
     port.post({ ok: false, error: serializeError(error) });

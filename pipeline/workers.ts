@@ -4,6 +4,10 @@
  *
  *   for await (const counts of workers(shards, { workers: 2, options: { order: 3, ... } })) merge(counts);
  *
+ * - With `inline`, the calling thread is one of the `workers`: it runs jobs itself (between merging
+ *   results) and only workers - 1 threads start, so `--workers 1` starts none. On 2 cores that is 2
+ *   busy threads, not 3, and the first shard starts at once instead of after a thread's start-up
+ *   (tsx and the modules load in each thread: about 0.3 s here).
  * - Backpressure: p-queue holds at most `workers` jobs waiting, and at most `2 * workers` results
  *   wait for the consumer, so a slow consumer (the merger, SQLite) bounds memory.
  * - One module runs under both runtimes: Node 20 starts `worker_threads` through a bootstrap that
@@ -28,6 +32,13 @@ export interface WorkersOptions<O> {
   signal?: AbortSignal;
   /** Told when a worker died and its shard is being retried. */
   log?(message: string): void;
+  /**
+   * Buffers the consumer is done with: each job takes what is here and transfers it to its worker
+   * (as `recycle`) for reuse (pipeline/buffer-pool.ts).
+   */
+  recycled?: ArrayBuffer[];
+  /** Runs a job on the calling thread (see above); it gets the message a thread would. */
+  inline?(job: { shard: Shard; options: unknown; recycle: ArrayBuffer[] }): Promise<unknown>;
 }
 
 /** What a worker posts back for one job. */
@@ -44,7 +55,7 @@ export interface SerializedError {
 
 interface Thread {
   readonly dead: boolean;
-  run(message: unknown): Promise<unknown>;
+  run(message: unknown, transfer?: ArrayBuffer[]): Promise<unknown>;
   terminate(): void;
 }
 
@@ -59,30 +70,40 @@ export async function* workers<R>(
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`Expected \`--workers\` to be an integer of at least 1, got \`${size}\``);
   const module = options.module ?? COUNT_WORKER;
   const threads = new Set<Thread>();
+  let closing = false;
   const start = async () => {
     const thread = await _startThread(module);
     threads.add(thread);
     if (closing) thread.terminate();
     return thread;
   };
-  let closing = false;
-  const idle: Thread[] = await Promise.all(Array.from({ length: size }, start));
+  // Idle executors, and jobs waiting for one (threads join as they start, the calling thread at once).
+  const idle: Thread[] = [];
+  const waiting: Array<{ resolve(thread: Thread): void; reject(error: unknown): void }> = [];
+  const release = (thread: Thread) => (waiting.length > 0 ? waiting.shift()!.resolve(thread) : void idle.push(thread));
+  const acquire = () => (idle.length > 0 ? Promise.resolve(idle.pop()!) : new Promise<Thread>((resolve, reject) => waiting.push({ resolve, reject })));
+  const inline = options.inline;
+  if (inline) release({ dead: false, run: (message) => inline(message as Parameters<typeof inline>[0]), terminate() {} });
+  for (let i = inline ? 1 : 0; i < size; i++) {
+    start().then(release, (error) => waiting.splice(0).forEach((job) => job.reject(error)));
+  }
   const queue = new PQueue({ concurrency: size });
   const results: Array<Promise<R>> = [];
   const job = async (shard: Shard): Promise<R> => {
-    let thread = idle.pop()!;
+    let thread = await acquire();
     try {
       for (let attempt = 1; ; attempt++) {
         if (thread.dead) thread = await start();
         try {
-          return (await thread.run({ shard, options: options.options })) as R;
+          const recycle = options.recycled?.splice(0) ?? [];
+          return (await thread.run({ shard, options: options.options, recycle }, recycle)) as R;
         } catch (error) {
           if (!(error instanceof ThreadDied) || attempt === 2 || closing) throw _shardError(shard, error);
           options.log?.(`A count worker died on shard ${shard.index} of ${shard.path} (${error.message}); retrying it`);
         }
       }
     } finally {
-      idle.push(thread);
+      release(thread);
     }
   };
   try {
@@ -142,18 +163,18 @@ async function _startThread(module: URL): Promise<Thread> {
  * One job at a time per thread: `pending` is the job in flight. A thread that dies rejects it with
  * ThreadDied and refuses further jobs.
  */
-function _thread(post: (message: unknown) => void, terminate: () => void) {
+function _thread(post: (message: unknown, transfer: ArrayBuffer[]) => void, terminate: () => void) {
   let pending: { resolve(value: unknown): void; reject(error: Error): void } | undefined;
   let dead: string | undefined;
   const thread = {
     get dead() {
       return dead !== undefined;
     },
-    run(message: unknown): Promise<unknown> {
+    run(message: unknown, transfer: ArrayBuffer[] = []): Promise<unknown> {
       if (dead) return Promise.reject(new ThreadDied(dead));
       return new Promise((resolve, reject) => {
         pending = { resolve, reject };
-        post(message);
+        post(message, transfer);
       });
     },
     terminate() {
@@ -186,9 +207,9 @@ async function _startNodeWorker(module: URL): Promise<Thread> {
   });
   // A busy worker keeps the process alive (the main thread may be waiting on nothing else); an
   // idle one must not.
-  const post = (message: unknown) => {
+  const post = (message: unknown, transfer: ArrayBuffer[]) => {
     worker.ref();
-    worker.postMessage(message);
+    worker.postMessage(message, transfer);
   };
   const thread = _thread(post, () => void worker.terminate());
   worker.on('message', (reply: WorkerReply<unknown>) => {
@@ -203,7 +224,7 @@ async function _startNodeWorker(module: URL): Promise<Thread> {
 
 function _startWebWorker(module: URL): Thread {
   const worker = new Worker(module, { type: 'module' });
-  const thread = _thread((message) => worker.postMessage(message), () => worker.terminate());
+  const thread = _thread((message, transfer) => worker.postMessage(message, transfer), () => worker.terminate());
   worker.onmessage = (event: MessageEvent<WorkerReply<unknown>>) => thread.reply(event.data);
   worker.onerror = (event: ErrorEvent) => {
     event.preventDefault();

@@ -19,6 +19,7 @@
  * the rows leave the buckets sorted by their hashes' top bits, in nearly ascending slot order.
  */
 import { HASH_SEED, hashFinish, hashStep, NgramTable } from './_count-table.ts';
+import { bufferPool } from '../pipeline/buffer-pool.ts';
 
 /**
  * Largest table, in bytes, counted without partitioning: about one core's L2 cache. Partitioning
@@ -85,7 +86,14 @@ export function countOrder(stream: Int32Array, documentStarts: Int32Array, optio
     }
   }
   scratch.lastDistinct[n] = out;
-  return { keys: scratch.keys.slice(0, out * n), counts: scratch.counts.slice(0, out), hashes: scratch.rowHashes.slice(0, out) };
+  // The caller hands these to the main thread: from the pool, so they can come back (not slices).
+  const keys = bufferPool.int32(out * n);
+  keys.set(scratch.keys.subarray(0, out * n));
+  const counts = bufferPool.float64(out);
+  counts.set(scratch.counts.subarray(0, out));
+  const hashes = bufferPool.int32(out);
+  hashes.set(scratch.rowHashes.subarray(0, out));
+  return { keys, counts, hashes };
 }
 
 /** Counts straight from the stream into `table`: for orders whose table fits the caches. */

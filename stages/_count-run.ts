@@ -14,7 +14,7 @@ import type { Shard, ShardCounts, StageContext, StageEvent } from '../pipeline/t
 import { workers } from '../pipeline/workers.ts';
 import { clearCounts, finishCounts, loadTokens, saveCounts } from '../storage/counts.ts';
 import { loadStage } from '../storage/stages.ts';
-import { countShard, type ShardOptions } from './_count-shard.ts';
+import { countJob, transferables, type CountJob, type ShardOptions } from './_count-shard.ts';
 import { CountMerger, type MergeState } from './_count-merge.ts';
 import { planShards } from './read.ts';
 
@@ -68,13 +68,16 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   try {
     yield { done, total, unit: 'bytes' };
     let committedAt = Date.now();
-    for await (const counts of _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule)) {
+    const source = _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule);
+    for await (const counts of source.results) {
       // Spill first when merging this shard could take the tables past the budget.
       if (uncommitted > 0 && (merger.peakBytes(counts) > budget || merger.overflows(counts))) commit();
       for (const piece of merger.merge(shards[counts.index], counts)) {
         _writeAll(fd, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
         merger.state.streamBytes += piece.byteLength;
       }
+      // Merged and written: nothing reads the shard's arrays any more.
+      source.recycle(transferables(counts));
       uncommitted++;
       done += counts.bytes;
       if (Date.now() - committedAt >= checkpointMs) {
@@ -104,22 +107,20 @@ function _stateOf(record: CountCheckpointRecord): MergeState {
 }
 
 /**
- * Shard counts in index order: in this thread for one worker (or standard input), else in the pool.
- * An abort stops between shards (never inside one), so the caller can commit and return.
+ * Shard counts in index order, from the pool, whose workers include this thread (so one worker
+ * means no thread at all). An abort stops between shards (never inside one), so the caller can
+ * commit and return. `recycle` takes back a result's buffers, for whichever worker counts next.
  */
-function _countShards(shards: Shard[], ctx: StageContext, module?: URL): AsyncIterable<ShardCounts> {
+function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
   const { tokenizer, lowercase, jsonField, order, workers: size } = ctx.config;
   const options: ShardOptions = { tokenizer, lowercase, jsonField, order };
-  // A worker thread cannot read the process's standard input.
-  if (size === 1 || shards.some((shard) => shard.format === 'stdin')) {
-    return (async function* () {
-      for (const shard of shards) {
-        if (ctx.signal.aborted) return;
-        yield await countShard(shard, options);
-      }
-    })();
-  }
-  return workers<ShardCounts>(shards, { workers: size, options, module, signal: ctx.signal, log: ctx.log });
+  // A worker thread cannot read the process's standard input: then this thread counts everything.
+  const threads = shards.some((shard) => shard.format === 'stdin') ? 1 : size;
+  const recycled: ArrayBuffer[] = [];
+  const results = workers<ShardCounts>(shards, {
+    workers: threads, options, module, signal: ctx.signal, log: ctx.log, recycled, inline: (job) => countJob(job as CountJob),
+  });
+  return { results, recycle: (buffers: ArrayBuffer[]) => void recycled.push(...buffers) };
 }
 
 /** Opens tokens.bin for appending after cutting it back to what the last checkpoint covers. */

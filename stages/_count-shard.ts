@@ -13,6 +13,7 @@ import { createTokenizer, Interner } from './tokenize.ts';
 import { countOrder } from './_count-radix.ts';
 import { tokenHash, UnigramCounts } from './_count-table.ts';
 import { IdList } from './_tokenize-buffer.ts';
+import { bufferPool } from '../pipeline/buffer-pool.ts';
 
 export type ShardTables = Pick<ShardCounts, 'stream' | 'firstSeen' | 'keys' | 'counts' | 'hashes' | 'head' | 'tail' | 'documents'>;
 
@@ -24,7 +25,7 @@ let lastLength = 1 << 16;
 
 export class ShardCounter {
   readonly order: number;
-  private stream = new Int32Array(lastLength + (lastLength >>> 3));
+  private stream = bufferPool.int32(lastLength + (lastLength >>> 3));
   private length = 0;
   /** Stream positions where documents begin; tokens before the first continue a document. */
   private readonly documentStarts = new IdList();
@@ -52,8 +53,9 @@ export class ShardCounter {
     if (length <= this.stream.length) return;
     let size = this.stream.length * 2;
     while (size < length) size *= 2;
-    const grown = new Int32Array(size);
+    const grown = bufferPool.int32(size);
     grown.set(this.stream.subarray(0, this.length));
+    bufferPool.give([this.stream.buffer as ArrayBuffer]);
     this.stream = grown;
   }
 
@@ -124,6 +126,19 @@ export interface ShardOptions {
   lowercase: boolean;
   jsonField: string;
   order: number;
+}
+
+/** One job of the worker pool (pipeline/workers.ts): a shard, and buffers of results done with. */
+export interface CountJob {
+  shard: Shard;
+  options: ShardOptions;
+  recycle?: ArrayBuffer[];
+}
+
+/** Runs a CountJob on this thread, in a worker or (`inline`) on the main thread. */
+export function countJob({ shard, options, recycle = [] }: CountJob): ReturnType<typeof countShard> {
+  bufferPool.give(recycle);
+  return countShard(shard, options);
 }
 
 /**

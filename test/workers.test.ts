@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { LmpipeError } from '../pipeline/errors.ts';
 import type { Shard } from '../pipeline/types.ts';
 import { workers } from '../pipeline/workers.ts';
+import { BufferPool } from '../pipeline/buffer-pool.ts';
 import { countShard, transferables } from '../stages/_count-shard.ts';
 import { countStage } from '../stages/count.ts';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,13 @@ const shards = (count: number): Shard[] =>
   Array.from({ length: count }, (_, index) => ({
     index, path: '/corpus/a.txt', format: 'text', start: index * 100, end: index * 100 + 100, continuesDocument: index > 0,
   }));
-type Echo = { index: number; payload: Int32Array };
+type Echo = { index: number; payload: Int32Array; thread: 'worker' | 'inline'; recycled: number[] };
+
+/** An inline job like the test worker's 'reverse' mode. */
+async function inlineEcho({ shard }: { shard: Shard }): Promise<Echo> {
+  await new Promise((resolve) => setTimeout(resolve, (10 - (shard.index % 10)) * 15));
+  return { index: shard.index, payload: Int32Array.of(shard.index), thread: 'inline', recycled: [] };
+}
 
 t.test('workers() yields results in shard order when they finish out of order', async (t) => {
   const seen: number[] = [];
@@ -25,6 +32,41 @@ t.test('workers() yields results in shard order when they finish out of order', 
     seen.push(result.index);
   }
   t.same(seen, Array.from({ length: 12 }, (_, i) => i));
+});
+
+t.test('workers() with inline runs jobs on the calling thread too, in shard order', async (t) => {
+  const results = await drain(workers<Echo>(shards(16), { workers: 2, module, options: { mode: 'reverse' }, inline: inlineEcho }));
+  t.same(results.map((r) => r.index), Array.from({ length: 16 }, (_, i) => i));
+  const ran = new Set(results.map((r) => r.thread));
+  t.ok(ran.has('inline') && ran.has('worker'), `ran on ${[...ran].join(' and ')}`);
+  const alone = await drain(workers<Echo>(shards(5), { workers: 1, module, options: { mode: 'reverse' }, inline: inlineEcho }));
+  t.same(alone.map((r) => r.thread), new Array(5).fill('inline'), 'one worker with inline: the calling thread only');
+});
+
+t.test('workers() transfers recycled buffers to the worker of the next job', async (t) => {
+  const recycled: ArrayBuffer[] = [];
+  const given = [new ArrayBuffer(1024), new ArrayBuffer(2048)];
+  const received: number[] = [];
+  for await (const result of workers<Echo>(shards(8), { workers: 1, module, options: { mode: 'reverse' }, recycled })) {
+    received.push(...result.recycled);
+    if (result.index === 0) recycled.push(...given);
+  }
+  t.same(received.sort(), [1024, 2048], 'each buffer reached a worker once');
+  t.ok(given.every((buffer) => buffer.byteLength === 0), 'transferred, not copied');
+});
+
+t.test('BufferPool hands out the smallest buffer that fits and skips detached ones', async (t) => {
+  const pool = new BufferPool();
+  const [small, large] = [new ArrayBuffer(400), new ArrayBuffer(4000)];
+  const detached = new ArrayBuffer(800);
+  structuredClone(detached, { transfer: [detached] });
+  pool.give([large, small, detached, small]);
+  t.equal(pool.size, 2, 'a detached buffer and a duplicate are not kept');
+  t.equal(pool.take(300), small);
+  t.equal(pool.take(5000).byteLength, 5625, 'a fresh one, an eighth bigger, when none fits');
+  const view = pool.float64(100);
+  t.equal(view.buffer, large, 'a view of the large buffer');
+  t.equal(view.length, 100);
 });
 
 t.test('workers() starts no more than 2 x workers shards ahead of a paused consumer', async (t) => {

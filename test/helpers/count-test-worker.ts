@@ -1,6 +1,7 @@
 /**
  * A worker module for test/workers.test.ts, speaking pipeline/workers.ts's protocol. It misbehaves
  * on request (`options.mode`): it answers slowly in reverse order, exits, exits once, or throws.
+ * Each result says which thread ran it and the sizes of the recycled buffers its job brought.
  */
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
@@ -16,7 +17,7 @@ interface TestOptions {
   file?: string;
 }
 
-parentPort!.on('message', async ({ shard, options }: { shard: Shard; options: TestOptions }) => {
+parentPort!.on('message', async ({ shard, options, recycle = [] }: { shard: Shard; options: TestOptions; recycle?: ArrayBuffer[] }) => {
   if (options.mode === 'reverse') {
     if (options.file) appendFileSync(options.file, `${shard.index}\n`);
     await new Promise((resolve) => setTimeout(resolve, (10 - (shard.index % 10)) * 15));
@@ -36,5 +37,6 @@ parentPort!.on('message', async ({ shard, options }: { shard: Shard; options: Te
     if (options.mode === 'uncaught') return;
   }
   const payload = Int32Array.of(shard.index);
-  parentPort!.postMessage({ ok: true, result: { index: shard.index, payload } }, [payload.buffer]);
+  const result = { index: shard.index, payload, thread: 'worker', recycled: recycle.map((buffer) => buffer.byteLength) };
+  parentPort!.postMessage({ ok: true, result }, [payload.buffer]);
 });
