@@ -69,8 +69,10 @@ export async function benchIngest(file: string, options: IngestOptions = {}): Pr
     for (const w of workers) {
       const out = join(scratch, `lmpipe-w${w}`);
       const argv = [...node, join(ROOT, 'scripts/run-pipeline.ts'), '--input', file, '--out', out, '--tokenizer', 'd2l-word',
-        '--order', String(order), '--until', 'count', '--fresh', '--quiet', '--workers', String(w)];
-      await run(`lmpipe, ${w} worker${w > 1 ? 's' : ''}`, argv, () => _lmpipeCounts(join(out, 'lmpipe.sqlite'), order));
+        '--order', String(order), '--until', 'count', '--fresh', '--json', '--workers', String(w)];
+      await run(`lmpipe, ${w} worker${w > 1 ? 's' : ''}`, argv, (stdout) => ({
+        ..._lmpipeCounts(join(out, 'lmpipe.sqlite'), order), details: { ...countStageTimes(stdout) },
+      }));
       rmSync(out, { recursive: true, force: true });
     }
     if (python) {
@@ -95,6 +97,28 @@ function _checkAgreement(results: Measurement[], baseline: Measurement): void {
   }
 }
 
+export interface CountStageTimes {
+  /** The count stage from start to done: start-up of the process and of tfjs excluded. */
+  countStageSeconds: number;
+  /**
+   * MB/s between 25% and 90% of the input bytes: counting once warmed up, before the final write of
+   * the counts to SQLite and the indexes (the progress events come one per merged shard).
+   */
+  steadyMbPerS: number;
+}
+
+/** Reads the count stage's times from the JSON events of `run-pipeline --json`. */
+export function countStageTimes(stdout: string): CountStageTimes {
+  const events = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+  const count = events.filter((event) => event.stage === 'count');
+  const at = (state: string) => Date.parse(count.find((event) => event.type === 'stage' && event.state === state)?.time);
+  const progress = count.filter((event) => event.type === 'progress' && event.total > 0);
+  const first = progress.find((event) => event.done >= 0.25 * event.total);
+  const last = progress.find((event) => event.done >= 0.9 * event.total);
+  const steady = first && last && last.elapsed > first.elapsed ? (last.done - first.done) / 1e6 / (last.elapsed - first.elapsed) : NaN;
+  return { countStageSeconds: (at('done') - at('start')) / 1000, steadyMbPerS: steady };
+}
+
 function _lmpipeCounts(path: string, order: number): Partial<Measurement> {
   if (!existsSync(path)) return { details: { error: `no database at ${path}` } };
   const db = openDatabase(path, { readonly: true });
@@ -112,7 +136,7 @@ async function _fastest(argv: string[], repeat: number, timeoutS: number): Promi
   const allSeconds: number[] = [];
   let best: RunResult | undefined;
   for (let i = 0; i < repeat; i++) {
-    const r = await _measure(argv, timeoutS);
+    const r = await measure(argv, timeoutS);
     allSeconds.push(r.seconds);
     if (r.exitCode !== 0) return { ...r, allSeconds };
     if (!best || r.seconds < best.seconds) best = { ...r, peakRssMb: Math.max(r.peakRssMb ?? 0, best?.peakRssMb ?? 0) || null };
@@ -120,7 +144,7 @@ async function _fastest(argv: string[], repeat: number, timeoutS: number): Promi
   return { ...best!, allSeconds };
 }
 
-interface RunResult {
+export interface RunResult {
   seconds: number;
   peakRssMb: number | null;
   exitCode: number;
@@ -129,7 +153,7 @@ interface RunResult {
 }
 
 /** Runs argv to completion (or timeoutS); wall seconds from spawn to exit, peak RSS of the child in MB. */
-async function _measure(argv: string[], timeoutS: number): Promise<RunResult> {
+export async function measure(argv: string[], timeoutS: number): Promise<RunResult> {
   const timeFile = join(tmpdir(), `lmpipe-bench-time-${process.pid}-${Date.now()}.txt`);
   const useTime = existsSync(TIME);
   const [cmd, ...args] = useTime ? [TIME, '-v', '-o', timeFile, ...argv] : argv;

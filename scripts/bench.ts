@@ -11,12 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
+import { benchScaling, scalingTable } from '../bench/workers.ts';
 import { writeFileAtomic } from '../pipeline/checkpoint.ts';
 import { describeFailure } from '../pipeline/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
@@ -24,7 +25,10 @@ Builds (or reuses) a deterministic corpus of about --size MB (default 100) from 
   the d2l-style Python collections.Counter script (bench/counter.py, writing sqlite3 too),
   a Node read-and-split of the same file (the ceiling).
 Each runs as its own process, --repeat times (default 1; the fastest counts, all are recorded),
-killed after --timeout seconds (default 1800).
+killed after --timeout seconds (default 1800). lmpipe's rows also give its count stage's time and
+its steady counting rate (MB/s between 25% and 90% of the input).
+Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
+alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of medians.
 Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
@@ -34,6 +38,8 @@ interface Args {
   python: boolean;
   training: boolean;
   ingest: boolean;
+  scaling: boolean;
+  scalingRepeat: number;
   out: string;
   trainSeconds: number;
   repeat: number;
@@ -42,7 +48,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, out: '', trainSeconds: 10, repeat: 1, timeoutS: 1800, help: false };
+  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, scaling: true, scalingRepeat: 3, out: '', trainSeconds: 10, repeat: 1, timeoutS: 1800, help: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -59,6 +65,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--no-python') args.python = false;
     else if (flag === '--no-training') args.training = false;
     else if (flag === '--no-ingest') args.ingest = false;
+    else if (flag === '--no-scaling') args.scaling = false;
+    else if (flag === '--scaling-repeat') args.scalingRepeat = Number(value());
     else throw new TypeError(`Unknown flag \`${flag}\`; see --help`);
   }
   if (!(args.sizeMb > 0 && args.sizeMb <= 10000)) throw new TypeError(`Expected \`--size\` to be a number of MB from 0 to 10000, got \`${args.sizeMb}\``);
@@ -66,6 +74,9 @@ function parseArgs(argv: string[]): Args {
     throw new TypeError(`Expected \`--workers\` to be a comma-separated list of integers from 1 to 256, got \`${args.workers.join(',')}\``);
   }
   if (!(Number.isInteger(args.repeat) && args.repeat >= 1)) throw new TypeError(`Expected \`--repeat\` to be an integer of at least 1, got \`${args.repeat}\``);
+  if (!(Number.isInteger(args.scalingRepeat) && args.scalingRepeat >= 1)) {
+    throw new TypeError(`Expected \`--scaling-repeat\` to be an integer of at least 1, got \`${args.scalingRepeat}\``);
+  }
   args.out ||= args.sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${args.sizeMb}mb.json`);
   return args;
 }
@@ -104,7 +115,12 @@ function ingestTable(results: Measurement[]): string {
     const mbPerS = python.mbPerS * (python.seconds / Number(python.details.countSeconds));
     rows.push(`| Python Counter, counting only (no write, no start-up) | ${mbPerS.toFixed(2)} | – | – | – |`);
   }
-  return ['| ingest (d2l-word, 1..3-grams) | MB/s | vs Python | of ceiling | peak RSS |', '|---|---:|---:|---:|---:|', ...rows].join('\n');
+  const stages = results.filter((m) => m.details?.countStageSeconds !== undefined).map((m) =>
+    `| ${m.name} | ${Number(m.details!.countStageSeconds).toFixed(1)} | ${Number(m.details!.steadyMbPerS).toFixed(1)} |`);
+  return [
+    '| ingest (d2l-word, 1..3-grams) | MB/s | vs Python | of ceiling | peak RSS |', '|---|---:|---:|---:|---:|', ...rows, '',
+    '| lmpipe | count stage s | steady MB/s |', '|---|---:|---:|', ...stages,
+  ].join('\n');
 }
 
 interface TrainingReport {
@@ -154,6 +170,12 @@ async function main(argv: string[]): Promise<void> {
     results.corpus = { ...corpus, path: corpus.path.replace(ROOT, '') };
     results.ingest = ingest;
     console.log(`\n${ingestTable(ingest)}\n`);
+  }
+  if (args.scaling) {
+    log('running the worker-scaling benchmark (bench/workers.ts) ...');
+    const scaling = await benchScaling({ repeat: args.scalingRepeat, timeoutS: args.timeoutS, log });
+    results.scaling = scaling;
+    console.log(`${scalingTable(scaling)}\n`);
   }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');
