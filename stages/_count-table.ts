@@ -135,7 +135,7 @@ export class NgramTable {
 
   /** Grows now, if need be, to hold `rows` more n-grams: growing a smaller table is cheaper. */
   reserve(rows: number): void {
-    while (this.size + rows > this.limit) this.grow();
+    if (this.size + rows > this.limit) this.grow(NgramTable.slotsFor(this.size + rows));
   }
 
   /**
@@ -169,7 +169,7 @@ export class NgramTable {
     slots[base + 1] = amount;
     for (let k = 0; k < n; k++) slots[base + 2 + k] = source[start + k];
     this.total += amount;
-    if (++this.size > this.limit) this.grow();
+    if (++this.size > this.limit) this.grow((this.mask + 1) * 2);
   }
 
   /** Calls `visit(keys, offset, count)` for each stored n-gram; keys[offset .. offset+n) is its key. */
@@ -217,13 +217,13 @@ export class NgramTable {
     return out;
   }
 
-  private grow(): void {
+  /** Rehashes into `size` slots (a power of two, more than now). */
+  private grow(size: number): void {
     const { slots, stride } = this;
-    const size = (this.mask + 1) * 2;
     this.slots = new Int32Array(size * stride);
     this.mask = size - 1;
     this.limit = (size * 5) >>> 3;
-    this.shift--;
+    this.shift = 32 - Math.log2(size);
     for (let from = 0; from < slots.length; from += stride) {
       if (slots[from] === EMPTY) continue;
       let slot = this.index(slots[from]);
