@@ -52,41 +52,88 @@ export interface NgramCounts {
   hashes: Int32Array;
 }
 
-export interface CountOrderOptions {
+export interface CountOptions {
+  /** Count orders 2..order (at most 5). */
   order: number;
+  /** tokenHash of each id's text: the hashes the rows carry (see ngramHash). */
   tokenHashes: Int32Array;
   /**
-   * Distinct n-grams expected, which decides between counting directly and partitioning. Default:
-   * as many as the last shard this thread counted had; on the first, as many as there are n-grams.
+   * Distinct n-grams of order n expected, which decides between counting directly and
+   * partitioning. Default: as many as in the last shard this thread counted; for the first, as many
+   * as there are n-grams. Never more than vocabulary^n (characters: few).
    */
-  expectedDistinct?: number;
+  expectedDistinct?(n: number): number;
 }
 
-/** Counts every n-gram of order `n` (2 to 5) in `stream` that lies inside one document. */
-export function countOrder(stream: Int32Array, documentStarts: Int32Array, options: CountOrderOptions): NgramCounts {
-  const { order: n, tokenHashes } = options;
-  const table = (scratch.tables[n] ??= new NgramTable(n, 1 << 10));
-  const rows = countRows(stream, documentStarts, n);
-  const distinct = Math.min(rows, options.expectedDistinct ?? scratch.lastDistinct[n] ?? rows);
-  const tableBytes = NgramTable.slotsFor(distinct) * table.stride * 4;
-  let out = 0;
-  if (tableBytes <= CACHE_BYTES) {
-    table.skip = 0;
-    countDirect(table, stream, documentStarts, tokenHashes);
-    out = drainInto(table, out);
-  } else {
-    const bits = Math.min(MAX_BUCKET_BITS, Math.ceil(Math.log2(tableBytes / BUCKET_BYTES)));
-    const ends = scatter(stream, documentStarts, { order: n, tokenHashes, rows, bits });
-    table.skip = bits;
-    const buckets = scratch.buckets;
-    const stride = n + 1;
-    for (let bucket = 0, from = 0; bucket < ends.length; from = ends[bucket++]) {
-      for (let at = from * stride, end = ends[bucket] * stride; at < end; at += stride) table.add(buckets, at + 1, buckets[at], 1);
-      out = drainInto(table, out);
+/**
+ * Counts every n-gram of orders 2..order in `stream` that lies inside one document. Returns the
+ * rows of order n at index n.
+ */
+export function countNgrams(stream: Int32Array, documentStarts: Int32Array, options: CountOptions): NgramCounts[] {
+  const { order, tokenHashes } = options;
+  const results: NgramCounts[] = [];
+  const direct: boolean[] = [];
+  let longestDirect = 1;
+  for (let n = 2; n <= order; n++) {
+    const table = (scratch.tables[n] ??= new NgramTable(n, 1 << 10));
+    const rows = countRows(stream, documentStarts, n);
+    const expected = options.expectedDistinct?.(n) ?? scratch.lastDistinct[n] ?? rows;
+    const distinct = Math.min(rows, tokenHashes.length ** n, expected);
+    direct[n] = NgramTable.slotsFor(distinct) * table.stride * 4 <= CACHE_BYTES;
+    if (direct[n]) longestDirect = n;
+  }
+  if (longestDirect >= 2) countDirect(stream, documentStarts, { longest: longestDirect, direct, tokenHashes });
+  for (let n = 2; n <= order; n++) {
+    const out = direct[n] ? drainInto(scratch.tables[n], 0) : countPartitioned(stream, documentStarts, { order: n, tokenHashes });
+    scratch.lastDistinct[n] = out;
+    results[n] = takeRows(out, n);
+  }
+  return results;
+}
+
+/**
+ * Counts the orders marked `direct` straight from the stream into their tables, in one pass: the
+ * n-grams ending at one position share their hashing (walked back from the last token).
+ */
+function countDirect(stream: Int32Array, documentStarts: Int32Array, options: { longest: number; direct: boolean[]; tokenHashes: Int32Array }): void {
+  const { longest, direct, tokenHashes } = options;
+  const tables = scratch.tables;
+  for (let n = 2; n <= longest; n++) if (direct[n]) tables[n].skip = 0;
+  for (let d = -1; d < documentStarts.length; d++) {
+    const [from, to] = documentRange(stream, documentStarts, d);
+    for (let p = from; p < to; p++) {
+      let state = hashStep(HASH_SEED, tokenHashes[stream[p]]);
+      const reach = Math.min(longest, p - from + 1);
+      for (let n = 2; n <= reach; n++) {
+        state = hashStep(state, tokenHashes[stream[p - n + 1]]);
+        if (direct[n]) tables[n].add(stream, p - n + 1, hashFinish(state), 1);
+      }
     }
   }
-  scratch.lastDistinct[n] = out;
-  // The caller hands these to the main thread: from the pool, so they can come back (not slices).
+}
+
+/** Counts one order by radix partitioning (passes 1 to 3 above); returns the rows drained. */
+function countPartitioned(stream: Int32Array, documentStarts: Int32Array, options: { order: number; tokenHashes: Int32Array }): number {
+  const { order: n, tokenHashes } = options;
+  const table = scratch.tables[n];
+  const rows = countRows(stream, documentStarts, n);
+  const distinct = Math.min(rows, scratch.lastDistinct[n] ?? rows);
+  const tableBytes = NgramTable.slotsFor(distinct) * table.stride * 4;
+  const bits = Math.max(1, Math.min(MAX_BUCKET_BITS, Math.ceil(Math.log2(tableBytes / BUCKET_BYTES))));
+  const ends = scatter(stream, documentStarts, { order: n, tokenHashes, rows, bits });
+  table.skip = bits;
+  const buckets = scratch.buckets;
+  const stride = n + 1;
+  let out = 0;
+  for (let bucket = 0, from = 0; bucket < ends.length; from = ends[bucket++]) {
+    for (let at = from * stride, end = ends[bucket] * stride; at < end; at += stride) table.add(buckets, at + 1, buckets[at], 1);
+    out = drainInto(table, out);
+  }
+  return out;
+}
+
+/** The first `out` rows of the scratch, copied into pool buffers: the main thread can send them back. */
+function takeRows(out: number, n: number): NgramCounts {
   const keys = bufferPool.int32(out * n);
   keys.set(scratch.keys.subarray(0, out * n));
   const counts = bufferPool.float64(out);
@@ -94,15 +141,6 @@ export function countOrder(stream: Int32Array, documentStarts: Int32Array, optio
   const hashes = bufferPool.int32(out);
   hashes.set(scratch.rowHashes.subarray(0, out));
   return { keys, counts, hashes };
-}
-
-/** Counts straight from the stream into `table`: for orders whose table fits the caches. */
-function countDirect(table: NgramTable, stream: Int32Array, documentStarts: Int32Array, tokenHashes: Int32Array): void {
-  const n = table.order;
-  for (let d = -1; d < documentStarts.length; d++) {
-    const [from, to] = documentRange(stream, documentStarts, d);
-    for (let start = from; start + n <= to; start++) table.add(stream, start, hashNgram(stream, start, n, tokenHashes), 1);
-  }
 }
 
 /** The n-grams inside documents. */

@@ -1,6 +1,6 @@
 /**
  * Counts one shard's token batches (local ids): the worker side of the count stage. It keeps the
- * shard's whole token stream and where each document starts; `finish()` counts each order n >= 2
+ * shard's whole token stream and where each document starts; `finish()` counts the orders n >= 2
  * over the whole stream at once (stages/_count-radix.ts), never reaching back past a document start.
  *
  * What it cannot count are the n-grams that cross the cut into the previous shard; for those it
@@ -10,7 +10,7 @@
 import type { Shard, ShardCounts, TokenBatch, TokenizerName } from '../pipeline/types.ts';
 import { read } from './read.ts';
 import { createTokenizer, Interner } from './tokenize.ts';
-import { countOrder } from './_count-radix.ts';
+import { countNgrams } from './_count-radix.ts';
 import { tokenHash, UnigramCounts } from './_count-table.ts';
 import { IdList } from './_tokenize-buffer.ts';
 import { bufferPool } from '../pipeline/buffer-pool.ts';
@@ -72,8 +72,9 @@ export class ShardCounter {
     const keys: Int32Array[] = [unigrams.keys];
     const counts: Float64Array[] = [unigrams.counts];
     const hashes: Int32Array[] = [new Int32Array(0)];
+    const ngrams = countNgrams(stream, starts, { order: this.order, tokenHashes });
     for (let n = 2; n <= this.order; n++) {
-      const rows = countOrder(stream, starts, { order: n, tokenHashes });
+      const rows = ngrams[n];
       keys.push(rows.keys);
       counts.push(rows.counts);
       hashes.push(rows.hashes);
