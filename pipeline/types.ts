@@ -57,9 +57,16 @@ export interface TokenBatch {
 /** Everything a worker returns for one shard; the main thread merges these in `index` order. */
 export interface ShardCounts {
   index: number;
-  /** Local dictionary: token text by local id, in first-occurrence order. */
+  /**
+   * The dictionary the local ids refer to: one per thread and run, kept across that thread's
+   * shards, so that a shard sends only the tokens its thread had not sent before.
+   */
+  dictionary: string;
+  /** Local id of tokens[0]: how many tokens earlier shards of this dictionary sent. */
+  firstToken: number;
+  /** The dictionary's new tokens: text of local ids firstToken, firstToken + 1, ... */
   tokens: string[];
-  /** tokenHash of each local id's text (stages/_count-table.ts). */
+  /** tokenHash of each new token's text (stages/_count-table.ts). */
   tokenHashes: Int32Array;
   /** The shard's token stream in local ids (all documents concatenated). */
   stream: Int32Array;

@@ -42,6 +42,8 @@ export class CountMerger {
   private readonly dictionary = new Map<string, number>();
   /** tokenHash of each global id's text. */
   private tokenHashes = new Int32Array(1024);
+  /** Each worker dictionary seen: its tokens by local id and their global ids (-1: not seen yet). */
+  private readonly dictionaries = new Map<string, { texts: string[]; hashes: number[]; map: Int32Array }>();
   /** Ids below this are in the tokens table. */
   private savedTokens: number;
   private newTokens: string[] = [];
@@ -80,7 +82,7 @@ export class CountMerger {
 
   /** The most bytes the tables would hold while merging `counts` (an upper bound). */
   peakBytes(counts: ShardCounts): number {
-    let peak = this.unigrams.peakBytes(this.dictionary.size + counts.tokens.length + 1);
+    let peak = this.unigrams.peakBytes(this.dictionary.size + counts.firstSeen.length + 1);
     for (let n = 2; n <= this.order; n++) peak += this.tables[n].peakBytes(counts.counts[n - 1].length + n);
     return peak;
   }
@@ -103,8 +105,7 @@ export class CountMerger {
     // Global ids go by first occurrence in the stream (the ' ' first: it precedes the shard's
     // tokens), not by the local dictionary's order, which a tokenizer need not keep.
     const space = gap ? this.globalId(SPACE, tokenHash(SPACE)) : -1;
-    const map = new Int32Array(counts.tokens.length).fill(-1);
-    for (const local of counts.firstSeen) map[local] = this.globalId(counts.tokens[local], counts.tokenHashes[local]);
+    const map = this.localMap(counts);
     // In place: the shard's buffers are the merger's now (transferred from a worker).
     const stream = counts.stream;
     remap(stream, map, stream);
@@ -123,6 +124,31 @@ export class CountMerger {
     state.invalidUtf8 += counts.invalidUtf8;
     state.skippedRecords += (counts as ShardCounts & { skippedRecords?: number }).skippedRecords ?? 0;
     return pieces;
+  }
+
+  /**
+   * The map local id -> global id of the shard's dictionary, extended by the tokens the shard adds
+   * to it; tokens it shows for the first time get their global ids in the order the stream shows them.
+   */
+  private localMap(counts: ShardCounts): Int32Array {
+    let local = this.dictionaries.get(counts.dictionary);
+    if (!local) this.dictionaries.set(counts.dictionary, (local = { texts: [], hashes: [], map: new Int32Array(0) }));
+    if (counts.firstToken !== local.texts.length) {
+      throw new RangeError(`Expected shard ${counts.index} to continue dictionary ${counts.dictionary} at token ${local.texts.length}, got ${counts.firstToken}`);
+    }
+    // One at a time: a first shard can bring more tokens than a spread's argument limit.
+    for (let i = 0; i < counts.tokens.length; i++) {
+      local.texts.push(counts.tokens[i]);
+      local.hashes.push(counts.tokenHashes[i]);
+    }
+    if (local.map.length < local.texts.length) {
+      const grown = new Int32Array(Math.max(local.texts.length, local.map.length * 2)).fill(-1);
+      grown.set(local.map);
+      local.map = grown;
+    }
+    const map = local.map;
+    for (const id of counts.firstSeen) if (map[id] < 0) map[id] = this.globalId(local.texts[id], local.hashes[id]);
+    return map;
   }
 
   private globalId(token: string, hash: number): number {

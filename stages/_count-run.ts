@@ -113,7 +113,7 @@ function _stateOf(record: CountCheckpointRecord): MergeState {
  */
 function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
   const { tokenizer, lowercase, jsonField, order, workers: size } = ctx.config;
-  const options: ShardOptions = { tokenizer, lowercase, jsonField, order };
+  const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID() };
   // A worker thread cannot read the process's standard input: then this thread counts everything.
   const threads = shards.some((shard) => shard.format === 'stdin') ? 1 : size;
   const recycled: ArrayBuffer[] = [];

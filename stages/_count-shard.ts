@@ -64,7 +64,7 @@ export class ShardCounter {
    * `tokenHashes[id]` is tokenHash of local id's text (default: the id itself, for callers with no
    * text, whose hashes then mean nothing outside this shard).
    */
-  finish(tokenHashes = Int32Array.from({ length: this.unigrams.size }, (_, id) => id)): ShardTables {
+  finish(tokenHashes: Int32Array = Int32Array.from({ length: this.unigrams.size }, (_, id) => id)): ShardTables {
     lastLength = Math.max(1 << 16, this.length);
     const stream = this.stream.subarray(0, this.length);
     const starts = this.documentStarts.take();
@@ -127,6 +127,22 @@ export interface ShardOptions {
   lowercase: boolean;
   jsonField: string;
   order: number;
+  /**
+   * Names one run of the count stage: a thread keeps its dictionary across the shards of one run
+   * and starts a new one for the next. Without it, each shard has a dictionary of its own.
+   */
+  run?: string;
+}
+
+/** This thread's dictionary in the current run: local ids stay the same from shard to shard. */
+let dictionary: { key: string; id: string; interner: Interner; hashes: Int32Array; sent: number } | undefined;
+
+function threadDictionary(options: ShardOptions): NonNullable<typeof dictionary> {
+  const key = `${options.run}\t${options.tokenizer}\t${options.lowercase}`;
+  if (options.run === undefined || dictionary?.key !== key) {
+    dictionary = { key, id: crypto.randomUUID(), interner: new Interner(), hashes: new Int32Array(1024), sent: 0 };
+  }
+  return dictionary;
 }
 
 /** One job of the worker pool (pipeline/workers.ts): a shard, and buffers of results done with. */
@@ -148,7 +164,8 @@ export function countJob({ shard, options, recycle = [] }: CountJob): ReturnType
  */
 export async function countShard(shard: Shard, options: ShardOptions & { signal?: AbortSignal }): Promise<ShardCounts & { skippedRecords: number }> {
   const report = { invalidUtf8: 0, skippedRecords: 0 };
-  const interner = new Interner();
+  const local = threadDictionary(options);
+  const interner = local.interner;
   const tokenizer = createTokenizer({ tokenizer: options.tokenizer, lowercase: options.lowercase, interner });
   const counter = new ShardCounter(options.order);
   let open = false;
@@ -160,13 +177,23 @@ export async function countShard(shard: Shard, options: ShardOptions & { signal?
   // end() clears the flag; shards are cut at line ends, so no token is held across a cut.
   const trailingGap = tokenizer.trailingGap;
   if (open) counter.push({ ids: tokenizer.end(), documentStart: false });
-  const tokens = interner.tokens();
-  const tokenHashes = Int32Array.from(tokens, tokenHash);
+  // Only the tokens this thread has not sent yet travel; the hashes of all of them count n-grams.
+  const firstToken = local.sent;
+  const tokens = interner.tokensFrom(firstToken);
+  if (local.hashes.length < interner.size) {
+    const grown = new Int32Array(Math.max(interner.size, local.hashes.length * 2));
+    grown.set(local.hashes.subarray(0, firstToken));
+    local.hashes = grown;
+  }
+  tokens.forEach((token, i) => (local.hashes[firstToken + i] = tokenHash(token)));
+  local.sent = interner.size;
   return {
     index: shard.index,
+    dictionary: local.id,
+    firstToken,
     tokens,
-    tokenHashes,
-    ...counter.finish(tokenHashes),
+    tokenHashes: local.hashes.slice(firstToken, interner.size),
+    ...counter.finish(local.hashes.subarray(0, interner.size)),
     leadingGap: tokenizer.leadingGap,
     trailingGap,
     bytes: shard.end - shard.start,

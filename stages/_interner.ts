@@ -44,6 +44,11 @@ export class Interner {
     return token;
   }
 
+  /** The tokens with ids from `start` on, by id. The array is a copy. */
+  tokensFrom(start: number): string[] {
+    return this.#strings.slice(start);
+  }
+
   /** Every token, by id. The array is a copy. */
   tokens(): string[] {
     return this.#strings.slice();

@@ -94,3 +94,22 @@ t.test('CountMerger keeps one row per n-gram whether it comes from a worker, a c
   resumed.flush((batch) => (rows = bigramsOf(batch, tokens)));
   t.same(rows.sort(), ['a b=1', 'b a=2']);
 });
+
+t.test('countShard keeps one dictionary per run and thread: a shard sends only the tokens not sent before', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-radix-'));
+  const path = join(dir, 'a.txt');
+  writeFileSync(path, 'a b\nb c a\nd a\n');
+  const shards = await planShards([path], { shardBytes: 4 });
+  t.equal(shards.length, 3);
+  const options = { tokenizer: 'word' as const, lowercase: true, jsonField: 'text', order: 2, run: 'one run' };
+  const results: Awaited<ReturnType<typeof countShard>>[] = [];
+  for (const shard of shards) results.push(await countShard(shard, options));
+  t.same(results.map((r) => [r.firstToken, r.tokens]), [[0, ['a', 'b']], [2, ['c']], [3, ['d']]]);
+  t.equal(new Set(results.map((r) => r.dictionary)).size, 1, 'one dictionary');
+  const merger = new CountMerger(2);
+  const streams = results.map((r, i) => Array.from(merger.merge(shards[i], r).at(-1)!));
+  t.same(streams, [[0, 1], [1, 2, 0], [3, 0]], 'global ids in first-occurrence order');
+  const next = await countShard(shards[0], { ...options, run: 'another run' });
+  t.same([next.firstToken, next.tokens], [0, ['a', 'b']], 'a new run starts a new dictionary');
+  t.throws(() => new CountMerger(2).merge(shards[0], { ...results[1], index: 0 }), /continue dictionary .* at token 0, got 2/);
+});
