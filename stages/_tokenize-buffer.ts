@@ -1,10 +1,14 @@
 /**
  * Shared pieces of the tokenizers: the per-tokenizer interface and a reusable id buffer (one
- * scratch Int32Array per tokenizer, so a chunk costs one exact-size copy and no growth).
+ * scratch Int32Array per tokenizer: a chunk's ids are a view of it, so a chunk allocates nothing).
  */
 import type { TextChunk } from '../pipeline/types.ts';
 
 export interface ChunkTokenizer {
+  /**
+   * The chunk's token ids: a view of the tokenizer's buffer, valid until the next push() or end().
+   * Copy it to keep it (tokenize() does).
+   */
   push(chunk: TextChunk): Int32Array;
   /** Ends the current document: returns the ids of a token still held (a word cut by a chunk end). */
   end(): Int32Array;
@@ -12,7 +16,7 @@ export interface ChunkTokenizer {
   trailingGap: boolean;
 }
 
-/** A scratch Int32Array that tokenizers write into directly, then copy out exactly. */
+/** A scratch Int32Array that tokenizers write into directly, then hand out a view of. */
 export class IdBuffer {
   #ids = new Int32Array(1024);
 
@@ -22,9 +26,9 @@ export class IdBuffer {
     return this.#ids;
   }
 
-  /** The first `length` ids written, as a new array the caller owns (it may transfer it). */
+  /** The first `length` ids written: a view, overwritten by the next reserve() and writes. */
   take(length: number): Int32Array {
-    return this.#ids.slice(0, length);
+    return this.#ids.subarray(0, length);
   }
 }
 
@@ -47,7 +51,8 @@ export class IdList {
     this.#ids[this.#length++] = id;
   }
 
+  /** The ids pushed since the last reset(): a view, overwritten after the next reset(). */
   take(): Int32Array {
-    return this.#ids.slice(0, this.#length);
+    return this.#ids.subarray(0, this.#length);
   }
 }

@@ -72,14 +72,15 @@ export async function* tokenize(
   for await (const chunk of chunks) {
     if (chunk.documentStart && open) {
       const tail = tokenizer.end();
-      if (tail.length > 0) yield { ids: tail, documentStart: false };
+      if (tail.length > 0) yield { ids: tail.slice(), documentStart: false };
     }
-    yield { ids: tokenizer.push(chunk), documentStart: chunk.documentStart };
+    // push() hands out a view of the tokenizer's buffer: a consumer may keep what it is given.
+    yield { ids: tokenizer.push(chunk).slice(), documentStart: chunk.documentStart };
     open = chunk.documentEnd !== true;
   }
   if (open) {
     const tail = tokenizer.end();
-    if (tail.length > 0) yield { ids: tail, documentStart: false };
+    if (tail.length > 0) yield { ids: tail.slice(), documentStart: false };
   }
 }
 
