@@ -35,11 +35,16 @@ async function openPort(): Promise<Port> {
 }
 
 const port = await openPort();
-port.listen(async (job) => {
-  try {
-    const result = await countJob(job);
-    port.post({ ok: true, result }, transferables(result));
-  } catch (error) {
-    port.post({ ok: false, error: serializeError(error) });
-  }
+// Jobs run one after another, in the order they came, and are answered in that order: the pool may
+// send the next job before this one is done, and a thread's shards share its dictionary.
+let queue = Promise.resolve();
+port.listen((job) => {
+  queue = queue.then(async () => {
+    try {
+      const result = await countJob(job);
+      port.post({ ok: true, result }, transferables(result));
+    } catch (error) {
+      port.post({ ok: false, error: serializeError(error) });
+    }
+  });
 });

@@ -7,7 +7,11 @@
  * - With `inline`, the calling thread is one of the `workers`: it runs jobs itself (between merging
  *   results) and only workers - 1 threads start, so `--workers 1` starts none. On 2 cores that is 2
  *   busy threads, not 3, and the first shard starts at once instead of after a thread's start-up
- *   (tsx and the modules load in each thread: about 0.3 s here).
+ *   (tsx and the modules load in each thread: about 0.3 s here). Each thread is then sent its next
+ *   job before it finishes the current one: handing out work needs the calling thread, which may
+ *   be in the middle of counting a shard.
+ * - Protocol: a worker gets `{ shard, options, recycle }` messages and answers each with
+ *   `{ ok, result }` or `{ ok: false, error }`, in the order the jobs came.
  * - Backpressure: p-queue holds at most `workers` jobs waiting, and at most `2 * workers` results
  *   wait for the consumer, so a slow consumer (the merger, SQLite) bounds memory.
  * - One module runs under both runtimes: Node 20 starts `worker_threads` through a bootstrap that
@@ -23,7 +27,7 @@ import { LmpipeError, type ErrorCode } from './errors.ts';
 import type { Shard } from './types.ts';
 
 export interface WorkersOptions<O> {
-  /** Threads to start. */
+  /** Workers: threads to start, or with `inline` the calling thread and workers - 1 threads. */
   workers: number;
   /** Sent with every shard: `{ shard, options }`. */
   options: O;
@@ -77,17 +81,20 @@ export async function* workers<R>(
     if (closing) thread.terminate();
     return thread;
   };
-  // Idle executors, and jobs waiting for one (threads join as they start, the calling thread at once).
+  // Free job slots of the executors, and jobs waiting for one (threads join as they start, the
+  // calling thread at once). With `inline`, each thread gets 2 slots: its next job is already in
+  // its queue when it finishes one, since handing it out takes this thread, which may be counting.
   const idle: Thread[] = [];
   const waiting: Array<{ resolve(thread: Thread): void; reject(error: unknown): void }> = [];
   const release = (thread: Thread) => (waiting.length > 0 ? waiting.shift()!.resolve(thread) : void idle.push(thread));
   const acquire = () => (idle.length > 0 ? Promise.resolve(idle.pop()!) : new Promise<Thread>((resolve, reject) => waiting.push({ resolve, reject })));
   const inline = options.inline;
   if (inline) release({ dead: false, run: (message) => inline(message as Parameters<typeof inline>[0]), terminate() {} });
+  const slots = inline ? 2 : 1;
   for (let i = inline ? 1 : 0; i < size; i++) {
-    start().then(release, (error) => waiting.splice(0).forEach((job) => job.reject(error)));
+    start().then((thread) => Array.from({ length: slots }, () => release(thread)), (error) => waiting.splice(0).forEach((job) => job.reject(error)));
   }
-  const queue = new PQueue({ concurrency: size });
+  const queue = new PQueue({ concurrency: inline ? 1 + (size - 1) * slots : size });
   const results: Array<Promise<R>> = [];
   const job = async (shard: Shard): Promise<R> => {
     let thread = await acquire();
@@ -160,20 +167,25 @@ async function _startThread(module: URL): Promise<Thread> {
 }
 
 /**
- * One job at a time per thread: `pending` is the job in flight. A thread that dies rejects it with
- * ThreadDied and refuses further jobs.
+ * A thread runs its jobs one after another (the worker module queues them) and replies in order:
+ * `pending` holds the jobs sent and not answered, oldest first. A thread that dies rejects them all
+ * with ThreadDied and refuses further jobs.
  */
 function _thread(post: (message: unknown, transfer: ArrayBuffer[]) => void, terminate: () => void) {
-  let pending: { resolve(value: unknown): void; reject(error: Error): void } | undefined;
+  const pending: Array<{ resolve(value: unknown): void; reject(error: Error): void }> = [];
   let dead: string | undefined;
   const thread = {
     get dead() {
       return dead !== undefined;
     },
+    /** Jobs sent and not answered yet. */
+    get busy() {
+      return pending.length > 0;
+    },
     run(message: unknown, transfer: ArrayBuffer[] = []): Promise<unknown> {
       if (dead) return Promise.reject(new ThreadDied(dead));
       return new Promise((resolve, reject) => {
-        pending = { resolve, reject };
+        pending.push({ resolve, reject });
         post(message, transfer);
       });
     },
@@ -182,16 +194,13 @@ function _thread(post: (message: unknown, transfer: ArrayBuffer[]) => void, term
       terminate();
     },
     reply(reply: WorkerReply<unknown>) {
-      const job = pending;
-      pending = undefined;
+      const job = pending.shift();
       if (reply.ok) job?.resolve(reply.result);
       else job?.reject(_revive(reply.error));
     },
     died(reason: string) {
       dead ??= reason;
-      const job = pending;
-      pending = undefined;
-      job?.reject(new ThreadDied(reason));
+      for (const job of pending.splice(0)) job.reject(new ThreadDied(reason));
     },
   };
   return thread;
@@ -213,8 +222,8 @@ async function _startNodeWorker(module: URL): Promise<Thread> {
   };
   const thread = _thread(post, () => void worker.terminate());
   worker.on('message', (reply: WorkerReply<unknown>) => {
-    worker.unref();
     thread.reply(reply);
+    if (!thread.busy) worker.unref();
   });
   worker.on('error', (error) => thread.died(`it threw ${error.message}`));
   worker.on('exit', (code) => thread.died(`it exited with code ${code}`));

@@ -17,7 +17,11 @@ interface TestOptions {
   file?: string;
 }
 
-parentPort!.on('message', async ({ shard, options, recycle = [] }: { shard: Shard; options: TestOptions; recycle?: ArrayBuffer[] }) => {
+// The pool's protocol: jobs are answered in the order they came (it may send the next one early).
+let queue = Promise.resolve();
+parentPort!.on('message', (job: { shard: Shard; options: TestOptions; recycle?: ArrayBuffer[] }) => void (queue = queue.then(() => handle(job))));
+
+async function handle({ shard, options, recycle = [] }: { shard: Shard; options: TestOptions; recycle?: ArrayBuffer[] }): Promise<void> {
   if (options.mode === 'reverse') {
     if (options.file) appendFileSync(options.file, `${shard.index}\n`);
     await new Promise((resolve) => setTimeout(resolve, (10 - (shard.index % 10)) * 15));
@@ -39,4 +43,4 @@ parentPort!.on('message', async ({ shard, options, recycle = [] }: { shard: Shar
   const payload = Int32Array.of(shard.index);
   const result = { index: shard.index, payload, thread: 'worker', recycled: recycle.map((buffer) => buffer.byteLength) };
   parentPort!.postMessage({ ok: true, result }, [payload.buffer]);
-});
+}
