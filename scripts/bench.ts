@@ -28,7 +28,8 @@ Each runs as its own process, --repeat times (default 1; the fastest counts, all
 killed after --timeout seconds (default 1800). lmpipe's rows also give its count stage's time and
 its steady counting rate (MB/s between 25% and 90% of the input).
 Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
-alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of medians.
+alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of the
+fastest runs (and of the medians).
 Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
