@@ -23,6 +23,13 @@ function bruteForce(stream: Int32Array, documentStarts: number[], n: number): Ma
   return counts;
 }
 
+/** `text` in a file, cut into shards of (about) one short line each. */
+async function lineShards(text: string) {
+  const path = join(mkdtempSync(join(tmpdir(), 'lmpipe-radix-')), 'a.txt');
+  writeFileSync(path, text);
+  return planShards([path], { shardBytes: 4 });
+}
+
 function rowsOf(keys: Int32Array, counts: Float64Array, n: number): Map<string, number> {
   const rows = new Map<string, number>();
   for (let row = 0; row < counts.length; row++) {
@@ -63,11 +70,8 @@ t.test('countNgrams() rows leave the buckets in ascending order of their hashes\
 });
 
 t.test('CountMerger keeps one row per n-gram whether it comes from a worker, a cut or after a resume', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-radix-'));
-  const path = join(dir, 'a.txt');
   // Two shards of one document: (b, a) is counted across the cut and inside the second shard.
-  writeFileSync(path, 'a b\na b a\n');
-  const shards = await planShards([path], { shardBytes: 4 });
+  const shards = await lineShards('a b\na b a\n');
   t.equal(shards.length, 2);
   const options = { tokenizer: 'word' as const, lowercase: true, jsonField: 'text', order: 3 };
   // The rows are views of the merger's tables, valid only inside the callback.
@@ -96,10 +100,7 @@ t.test('CountMerger keeps one row per n-gram whether it comes from a worker, a c
 });
 
 t.test('countShard keeps one dictionary per run and thread: a shard sends only the tokens not sent before', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-radix-'));
-  const path = join(dir, 'a.txt');
-  writeFileSync(path, 'a b\nb c a\nd a\n');
-  const shards = await planShards([path], { shardBytes: 4 });
+  const shards = await lineShards('a b\nb c a\nd a\n');
   t.equal(shards.length, 3);
   const options = { tokenizer: 'word' as const, lowercase: true, jsonField: 'text', order: 2, run: 'one run' };
   const results: Awaited<ReturnType<typeof countShard>>[] = [];
