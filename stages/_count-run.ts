@@ -115,7 +115,8 @@ function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
   const { tokenizer, lowercase, jsonField, order, workers: size } = ctx.config;
   const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID() };
   // A worker thread cannot read the process's standard input: then this thread counts everything.
-  const threads = shards.some((shard) => shard.format === 'stdin') ? 1 : size;
+  // Nor is a thread started that would find no shard to count (The Time Machine is one shard).
+  const threads = shards.some((shard) => shard.format === 'stdin') ? 1 : Math.max(1, Math.min(size, shards.length));
   const recycled: ArrayBuffer[] = [];
   const results = workers<ShardCounts>(shards, {
     workers: threads, options, module, signal: ctx.signal, log: ctx.log, recycled, inline: (job) => countJob(job as CountJob),
