@@ -20,7 +20,7 @@ export const DEFAULTS = {
   jsonField: 'text',
   /** Count n-grams of orders 1..order (at most 5). */
   order: 3,
-  /** Count workers; one per core by default. */
+  /** Count workers, this thread included (N workers start N-1 threads); one per core by default. */
   workers: Math.max(1, availableParallelism()),
   /** Memory for in-memory counts before they are spilled to SQLite. */
   memoryMb: 1024,

@@ -2,7 +2,8 @@
  * The count worker: for each `{ shard, options, recycle }` it receives, it runs read -> tokenize ->
  * count (stages/_count-shard.ts) and posts back `{ ok, result }` with the result's buffers
  * transferred, or `{ ok: false, error }`. `recycle` holds buffers of earlier results that the main
- * thread is done with, for this thread's pool. One job at a time; pipeline/workers.ts feeds it.
+ * thread is done with, for this thread's pool. Jobs run one at a time, in the order they came;
+ * pipeline/workers.ts feeds it.
  *
  * The same module runs as a Node worker thread (through count-worker-bootstrap.mjs) and as a Deno
  * web Worker.

@@ -2,8 +2,9 @@
  * Count stage: raw text -> n-gram counts of orders 1..N in SQLite, and the corpus as token ids.
  *
  * Shards (files, or byte ranges cut at line ends) are read, tokenized and counted in a pool of
- * workers (pipeline/workers.ts, one per core by default; `--workers 1` counts in the main thread),
- * then merged strictly in shard order on the main thread (stages/_count-merge.ts), so the result
+ * workers (pipeline/workers.ts, one per core by default, the main thread one of them, so
+ * `--workers 1` starts no thread), then merged strictly in shard order on the main thread
+ * (stages/_count-merge.ts), so the result
  * never depends on the number of workers, on `--memory-mb`, or on kills and resumes:
  *   - `tokens(id, token)`: every distinct token; ids in first-occurrence order over the corpus,
  *   - `ngram1..ngramN(w1.., count)`: counts of every n-gram inside a document (never across one),
