@@ -40,13 +40,14 @@ export class CountMerger {
   readonly order: number;
   readonly state: MergeState;
   private readonly dictionary = new Map<string, number>();
+  /** Every token, by global id: the ones from `savedTokens` on go into the next flush. */
+  private readonly texts: string[] = [];
   /** tokenHash of each global id's text. */
   private tokenHashes = new Int32Array(1024);
   /** Each worker dictionary seen: its tokens by local id and their global ids (-1: not seen yet). */
   private readonly dictionaries = new Map<string, { texts: string[]; hashes: number[]; map: Int32Array }>();
   /** Ids below this are in the tokens table. */
   private savedTokens: number;
-  private newTokens: string[] = [];
   /** Tokens merged since the tables were last emptied: a bound on any count in them. */
   private pendingTokens = 0;
   private unigrams = new UnigramCounts();
@@ -57,7 +58,6 @@ export class CountMerger {
     const tokens = options.tokens ?? [];
     tokens.forEach((token) => this.globalId(token, tokenHash(token)));
     this.savedTokens = tokens.length;
-    this.newTokens = [];
     this.state = options.state ?? {
       shardsDone: 0, streamBytes: 0, context: [], pendingGap: false,
       totals: new Array(order).fill(0), documents: 0, bytes: 0, invalidUtf8: 0, skippedRecords: 0,
@@ -156,7 +156,7 @@ export class CountMerger {
     if (id === undefined) {
       id = this.dictionary.size;
       this.dictionary.set(token, id);
-      this.newTokens.push(token);
+      this.texts.push(token);
       if (id === this.tokenHashes.length) {
         const grown = new Int32Array(id * 2);
         grown.set(this.tokenHashes);
@@ -223,12 +223,11 @@ export class CountMerger {
    * and refilling is cheaper than regrowing.
    */
   flush(save: (batch: CountBatch, state: MergeState) => void): void {
-    const batch: CountBatch = { firstTokenId: this.savedTokens, tokens: this.newTokens, ngrams: this.rows() };
+    const batch: CountBatch = { firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), ngrams: this.rows() };
     const totals = this.state.totals.map((total, i) => total + (i === 0 ? this.unigrams.total : this.tables[i + 1].total));
     save(batch, { ...this.state, totals });
     this.state.totals = totals;
     this.savedTokens = this.dictionary.size;
-    this.newTokens = [];
     this.pendingTokens = 0;
     this.unigrams.clear();
     for (let n = 2; n <= this.order; n++) this.tables[n].clear();

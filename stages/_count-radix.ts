@@ -18,7 +18,7 @@
  * row goes out with its hash: the merger adds it to the global table without rehashing, and since
  * the rows leave the buckets sorted by their hashes' top bits, in nearly ascending slot order.
  */
-import { HASH_SEED, hashFinish, hashStep, NgramTable } from './_count-table.ts';
+import { HASH_SEED, hashFinish, hashStep, NgramTable, ngramHash } from './_count-table.ts';
 import { bufferPool } from '../pipeline/buffer-pool.ts';
 
 /**
@@ -73,18 +73,23 @@ export function countNgrams(stream: Int32Array, documentStarts: Int32Array, opti
   const { order, tokenHashes } = options;
   const results: NgramCounts[] = [];
   const direct: boolean[] = [];
+  /** Per order: its n-grams, and the bytes a table of its expected distinct n-grams takes. */
+  const rows: number[] = [];
+  const tableBytes: number[] = [];
   let longestDirect = 1;
   for (let n = 2; n <= order; n++) {
     const table = (scratch.tables[n] ??= new NgramTable(n, 1 << 10));
-    const rows = countRows(stream, documentStarts, n);
-    const expected = options.expectedDistinct?.(n) ?? scratch.lastDistinct[n] ?? rows;
-    const distinct = Math.min(rows, tokenHashes.length ** n, expected);
-    direct[n] = NgramTable.slotsFor(distinct) * table.stride * 4 <= CACHE_BYTES;
+    rows[n] = countRows(stream, documentStarts, n);
+    const expected = options.expectedDistinct?.(n) ?? scratch.lastDistinct[n] ?? rows[n];
+    tableBytes[n] = NgramTable.slotsFor(Math.min(rows[n], tokenHashes.length ** n, expected)) * table.stride * 4;
+    direct[n] = tableBytes[n] <= CACHE_BYTES;
     if (direct[n]) longestDirect = n;
   }
   if (longestDirect >= 2) countDirect(stream, documentStarts, { longest: longestDirect, direct, tokenHashes });
   for (let n = 2; n <= order; n++) {
-    const out = direct[n] ? drainInto(scratch.tables[n], 0) : countPartitioned(stream, documentStarts, { order: n, tokenHashes });
+    const out = direct[n]
+      ? drainInto(scratch.tables[n], 0)
+      : countPartitioned(stream, documentStarts, { order: n, tokenHashes, rows: rows[n], tableBytes: tableBytes[n] });
     scratch.lastDistinct[n] = out;
     results[n] = takeRows(out, n);
   }
@@ -113,12 +118,11 @@ function countDirect(stream: Int32Array, documentStarts: Int32Array, options: { 
 }
 
 /** Counts one order by radix partitioning (passes 1 to 3 above); returns the rows drained. */
-function countPartitioned(stream: Int32Array, documentStarts: Int32Array, options: { order: number; tokenHashes: Int32Array }): number {
-  const { order: n, tokenHashes } = options;
+function countPartitioned(
+  stream: Int32Array, documentStarts: Int32Array, options: { order: number; tokenHashes: Int32Array; rows: number; tableBytes: number },
+): number {
+  const { order: n, tokenHashes, rows, tableBytes } = options;
   const table = scratch.tables[n];
-  const rows = countRows(stream, documentStarts, n);
-  const distinct = Math.min(rows, scratch.lastDistinct[n] ?? rows);
-  const tableBytes = NgramTable.slotsFor(distinct) * table.stride * 4;
   const bits = Math.max(1, Math.min(MAX_BUCKET_BITS, Math.ceil(Math.log2(tableBytes / BUCKET_BYTES))));
   const ends = scatter(stream, documentStarts, { order: n, tokenHashes, rows, bits });
   table.skip = bits;
@@ -158,13 +162,6 @@ function documentRange(stream: Int32Array, documentStarts: Int32Array, d: number
   return [d < 0 ? 0 : documentStarts[d], d + 1 < documentStarts.length ? documentStarts[d + 1] : stream.length];
 }
 
-/** ngramHash(stream, start, n, tokenHashes), written out so that the loops that call it inline it. */
-function hashNgram(stream: Int32Array, start: number, n: number, tokenHashes: Int32Array): number {
-  let state = HASH_SEED;
-  for (let k = n - 1; k >= 0; k--) state = hashStep(state, tokenHashes[stream[start + k]]);
-  return hashFinish(state);
-}
-
 /**
  * Passes 1 and 2: hashes every n-gram, then writes it as [hash, ids...] into bucket
  * `hash >>> (32 - bits)` of scratch.buckets (a table's slot comes from the low bits, so the two stay
@@ -182,7 +179,7 @@ function scatter(stream: Int32Array, documentStarts: Int32Array, options: { orde
   for (let d = -1; d < documentStarts.length; d++) {
     const [from, to] = documentRange(stream, documentStarts, d);
     for (let start = from; start + n <= to; start++) {
-      const hash = hashNgram(stream, start, n, tokenHashes);
+      const hash = ngramHash(stream, start, n, tokenHashes);
       hashes[row++] = hash;
       ends[hash >>> shift]++;
     }

@@ -18,14 +18,15 @@ import { bufferPool } from '../pipeline/buffer-pool.ts';
 export type ShardTables = Pick<ShardCounts, 'stream' | 'firstSeen' | 'keys' | 'counts' | 'hashes' | 'head' | 'tail' | 'documents'>;
 
 /**
- * Tokens in the last shard this thread counted: the next stream starts that big (and 1/8 more), so
- * it rarely grows. Growing copies it, and fresh memory costs a page fault per 4 KiB.
+ * Tokens in the last shard this thread counted: the next stream starts that big (a fresh buffer
+ * from the pool has an eighth more), so it rarely grows. Growing copies it, and fresh memory costs
+ * a page fault per 4 KiB.
  */
 let lastLength = 1 << 16;
 
 export class ShardCounter {
   readonly order: number;
-  private stream = bufferPool.int32(lastLength + (lastLength >>> 3));
+  private stream = bufferPool.int32(lastLength);
   private length = 0;
   /** Stream positions where documents begin; tokens before the first continue a document. */
   private readonly documentStarts = new IdList();

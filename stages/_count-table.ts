@@ -119,11 +119,6 @@ export class NgramTable {
     return this.slots.byteLength;
   }
 
-  /** Slots in the table. */
-  get capacity(): number {
-    return this.mask + 1;
-  }
-
   /**
    * The most bytes the table holds while `rows` more distinct n-grams are added (an upper bound:
    * some may already be stored). Growing keeps the old arrays until the new ones are filled.

@@ -3,6 +3,7 @@
  * count stage: every n-gram of every document goes through a plain Map.
  */
 import { openRunDatabase } from '../storage/schema.ts';
+import { random as seeded } from './_tokenize-fixtures.ts';
 
 export interface BruteCounts {
   /** Per order n (index n-1): n-gram (tokens joined by \u0000) -> count. */
@@ -61,15 +62,7 @@ export function writeDatabase(path: string, brute: BruteCounts, meta: Record<str
 
 /** A seeded stream of Zipf-ish words over a small vocabulary, cut into documents. */
 export function generateDocuments(seed: number, options: { documents: number; length: number; types: number }): string[][] {
-  let state = seed >>> 0;
-  const random = () => {
-    // mulberry32: a few lines, good enough to make varied text.
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seeded(seed);
   const words = Array.from({ length: options.types }, (_, i) => `w${i.toString(36)}`);
   const documents: string[][] = [];
   for (let d = 0; d < options.documents; d++) {

@@ -7,22 +7,13 @@ import { writeReport } from '../pipeline/report.ts';
 import { countsAtRanks, logSpacedRanks } from '../pipeline/_ranks.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { bruteCounts, buildFixture, d2lWords, haveTimeMachine, timeMachineWords } from './_report-fixture.ts';
+import { random } from './_tokenize-fixtures.ts';
 
 const tempDir = (t: Test) => {
   const dir = mkdtempSync(join(tmpdir(), 'lmpipe-report-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 };
-
-/** A small deterministic generator (mulberry32), so failures reproduce. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ORACLE = [
   'import json, math, sys',
