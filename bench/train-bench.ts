@@ -10,10 +10,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { backend, type BackendChoice } from '../pipeline/backend.ts';
-import { Rng } from '../pipeline/rng.ts';
-import { initHidden, initParams, lossAndGradients, type Cell, type ModelShape } from '../stages/_model.ts';
-import { applyUpdate, clipGradients, createOptimizer } from '../stages/_optim.ts';
+import { backend, type BackendChoice } from '../stages/train/index.ts';
+import { Rng } from '../lib/rng.ts';
+import { initHidden, initParams, lossAndGradients, type Cell, type ModelShape } from '../stages/train/index.ts';
+import { applyUpdate, clipGradients, createOptimizer } from '../stages/train/index.ts';
 
 export interface Setting {
   name: string;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULTS, checkValue, flagToKey, keyToFlag, validateConfigObject, type Config } from './config.ts';
-import { LmpipeError } from './errors.ts';
+import { LmpipeError } from '../lib/errors.ts';
 
 export interface ParsedArgs {
   /** Words before the first flag, e.g. ["status"]. */

@@ -4,7 +4,18 @@
  * unknown keys and values of the wrong type are rejected, naming the key.
  */
 import { availableParallelism } from 'node:os';
-import type { TokenizerName } from './types.ts';
+
+/** The names each choice can take: modules take their types from these lists. */
+export const TOKENIZERS = ['d2l-word', 'd2l-char', 'word', 'char'] as const;
+export const SAMPLERS = ['random', 'sequential'] as const;
+export const CELLS = ['rnn', 'gru', 'lstm'] as const;
+export const OPTIMIZERS = ['sgd', 'adam'] as const;
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type TokenizerName = (typeof TOKENIZERS)[number];
+export type SamplerName = (typeof SAMPLERS)[number];
+export type Cell = (typeof CELLS)[number];
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+export type BackendChoice = (typeof BACKENDS)[number];
 
 export const DEFAULTS = {
   // --- ingest ---
@@ -41,14 +52,14 @@ export const DEFAULTS = {
   /** Fraction of the (truncated) corpus held out for validation, taken from its tail. */
   validFrac: 0.1,
   /** random (d2l seq_data_iter_random) | sequential (d2l seq_data_iter_sequential). */
-  sampler: 'sequential' as 'random' | 'sequential',
+  sampler: 'sequential' as SamplerName,
   /** Minibatch size. */
   batch: 32,
   /** Time steps per minibatch (the BPTT window). */
   steps: 35,
   // --- model ---
   /** rnn | gru | lstm. */
-  cell: 'rnn' as 'rnn' | 'gru' | 'lstm',
+  cell: 'rnn' as Cell,
   /** Hidden units per layer. */
   hidden: 512,
   /** Stacked recurrent layers. */
@@ -59,7 +70,7 @@ export const DEFAULTS = {
   /** Learning rate (d2l: 1 with SGD). */
   lr: 1,
   /** sgd | adam. */
-  optimizer: 'sgd' as 'sgd' | 'adam',
+  optimizer: 'sgd' as OptimizerName,
   /** Divide lr by 4 when validation perplexity does not improve at an epoch end. */
   annealLr: false,
   /** Clip gradients to this global norm (d2l: 1); 0 disables clipping. */
@@ -73,7 +84,7 @@ export const DEFAULTS = {
   /** Write a checkpoint every N optimizer steps (and at each epoch end). */
   checkpointEvery: 200,
   /** auto | tensorflow-gpu | tensorflow | wasm | cpu. */
-  backend: 'auto' as 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu',
+  backend: 'auto' as BackendChoice,
   // --- sampling ---
   /** Prefix the model is warmed up on before generating (d2l: "time traveller"). */
   prefix: 'time traveller',
@@ -98,6 +109,7 @@ export type Config = typeof DEFAULTS;
 export type ConfigKey = keyof Config;
 
 export const STAGE_ORDER = ['count', 'vocab', 'encode', 'train', 'sample'] as const;
+export type StageName = (typeof STAGE_ORDER)[number];
 /** read and tokenize are streaming stages inside count. */
 export const STAGE_ALIASES: Record<string, (typeof STAGE_ORDER)[number]> = { read: 'count', tokenize: 'count' };
 
@@ -111,7 +123,7 @@ const number = (min: number, max: number, openMin = false): Check => (value) =>
   typeof value === 'number' && Number.isFinite(value) && (openMin ? value > min : value >= min) && value <= max
     ? undefined
     : `a number ${openMin ? 'above' : 'from'} ${min}${openMin ? ' and at most' : ' to'} ${max}`;
-const oneOf = (...choices: string[]): Check => (value) =>
+const oneOf = (choices: readonly string[]): Check => (value) =>
   typeof value === 'string' && choices.includes(value) ? undefined : `one of ${choices.join(', ')}`;
 const boolean: Check = (value) => (typeof value === 'boolean' ? undefined : 'true or false');
 const string: Check = (value) => (typeof value === 'string' ? undefined : 'a string');
@@ -125,7 +137,7 @@ const stage: Check = (value) =>
 const CHECKS: Record<ConfigKey, Check> = {
   input: strings,
   out: string,
-  tokenizer: oneOf('d2l-word', 'd2l-char', 'word', 'char'),
+  tokenizer: oneOf(TOKENIZERS),
   lowercase: boolean,
   jsonField: string,
   order: integer(1, 5),
@@ -138,22 +150,22 @@ const CHECKS: Record<ConfigKey, Check> = {
   maxVocab: integer(0),
   maxTokens: integer(0),
   validFrac: number(0, 0.9),
-  sampler: oneOf('random', 'sequential'),
+  sampler: oneOf(SAMPLERS),
   batch: integer(1),
   steps: integer(1),
-  cell: oneOf('rnn', 'gru', 'lstm'),
+  cell: oneOf(CELLS),
   hidden: integer(1),
   layers: integer(1, 8),
   epochs: integer(0),
   lr: number(0, 1e6, true),
-  optimizer: oneOf('sgd', 'adam'),
+  optimizer: oneOf(OPTIMIZERS),
   annealLr: boolean,
   clip: number(0, 1e9),
   truncate: integer(0),
   truncatePi: number(0, 1, true),
   seed: integer(0, 2 ** 32 - 1),
   checkpointEvery: integer(1),
-  backend: oneOf('auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'),
+  backend: oneOf(BACKENDS),
   prefix: string,
   sampleLength: integer(0),
   temperature: number(0, 100),

@@ -5,7 +5,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LmpipeError } from './errors.ts';
+import { LmpipeError } from '../lib/errors.ts';
 
 export interface Lock {
   release(): void;

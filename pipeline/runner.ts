@@ -9,7 +9,7 @@ import type { Database } from '../storage/driver.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { forgetStage, getMeta, loadStage, setMeta } from '../storage/stages.ts';
 import { STAGE_ALIASES, STAGE_ORDER, type Config } from './config.ts';
-import { LmpipeError } from './errors.ts';
+import { LmpipeError } from '../lib/errors.ts';
 import { acquireLock } from './lock.ts';
 import type { Reporter } from './progress.ts';
 import type { Stage, StageName } from './types.ts';

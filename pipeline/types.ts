@@ -2,19 +2,20 @@
  * The contracts between stages, the runner and the workers. Types only: no code lives here.
  *
  * Data flow (one run directory DIR):
- *   read      Shard            -> TextChunk      (stages/read.ts)
- *   tokenize  TextChunk        -> TokenBatch     (stages/tokenize.ts; ids are local to one Interner)
- *   count     TokenBatch       -> ShardCounts    (stages/count.ts; runs in workers, merged in order)
+ *   read      Shard            -> TextChunk      (stages/ingest/read.ts)
+ *   tokenize  TextChunk        -> TokenBatch     (stages/ingest/tokenize.ts; ids local to one Interner)
+ *   count     TokenBatch       -> ShardCounts    (stages/count/; runs in workers, merged in order)
  *             writes tables tokens + ngram1..5 and DIR/tokens.bin (Int32 LE, tokens.id per token)
  *   vocab     ngram1 + tokens  -> vocab table     (stages/vocab.ts)
  *   encode    tokens.bin+vocab -> DIR/encoded/    (stages/encode.ts; vocab ids, train/valid split)
- *   train     encoded corpus   -> metrics table, DIR/checkpoints/  (stages/train.ts)
+ *   train     encoded corpus   -> metrics table, DIR/checkpoints/  (stages/train/)
  *   sample    checkpoint       -> samples table   (stages/sample.ts)
  */
 import type { Database } from '../storage/driver.ts';
-import type { Config } from './config.ts';
+import type { Config, StageName } from './config.ts';
 
-export type TokenizerName = 'd2l-word' | 'd2l-char' | 'word' | 'char';
+export type { TokenizerName } from './config.ts';
+
 export type InputFormat = 'text' | 'gzip' | 'json' | 'jsonl' | 'stdin';
 
 /** A unit of reading: a whole file, or a byte range of a plain-text file cut at a line boundary. */
@@ -54,43 +55,6 @@ export interface TokenBatch {
   documentStart: boolean;
 }
 
-/** Everything a worker returns for one shard; the main thread merges these in `index` order. */
-export interface ShardCounts {
-  index: number;
-  /**
-   * The dictionary the local ids refer to: one per thread and run, kept across that thread's
-   * shards, so that a shard sends only the tokens its thread had not sent before.
-   */
-  dictionary: string;
-  /** Local id of tokens[0]: how many tokens earlier shards of this dictionary sent. */
-  firstToken: number;
-  /** The dictionary's new tokens: text of local ids firstToken, firstToken + 1, ... */
-  tokens: string[];
-  /** tokenHash of each new token's text (stages/_count-table.ts). */
-  tokenHashes: Int32Array;
-  /** The shard's token stream in local ids (all documents concatenated). */
-  stream: Int32Array;
-  /** The local ids in the order the stream first shows them. */
-  firstSeen: Int32Array;
-  /**
-   * Per order n (index n-1): keys [distinct * n] of local ids, their counts, and (n >= 2) their
-   * ngramHash, the same whatever the shard; `hashes[0]` is empty.
-   */
-  keys: Int32Array[];
-  counts: Float64Array[];
-  hashes: Int32Array[];
-  /** First and last (order-1) tokens of the first and last document, for n-grams across a cut. */
-  head: Int32Array;
-  tail: Int32Array;
-  /** Number of documents that start inside this shard. */
-  documents: number;
-  /** char tokenizer: whitespace at the shard's start / end that may become one ' ' across a cut. */
-  leadingGap: boolean;
-  trailingGap: boolean;
-  bytes: number;
-  invalidUtf8: number;
-}
-
 /** What a stage yields while it works: the runner turns these into progress lines and events. */
 export interface StageEvent {
   done: number;
@@ -102,7 +66,7 @@ export interface StageEvent {
   data?: Record<string, unknown>;
 }
 
-export type StageName = 'count' | 'vocab' | 'encode' | 'train' | 'sample';
+export type { StageName };
 
 export interface StageContext {
   /** Run directory: holds lmpipe.sqlite, tokens.bin, encoded/, checkpoints/. */

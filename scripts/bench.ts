@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
 import { benchScaling, scalingTable } from '../bench/workers.ts';
-import { writeFileAtomic } from '../pipeline/checkpoint.ts';
-import { describeFailure } from '../pipeline/errors.ts';
+import { writeFileAtomic } from '../lib/checkpoint.ts';
+import { describeFailure } from '../lib/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 

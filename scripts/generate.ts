@@ -6,10 +6,10 @@
  *   npm run generate -- --out runs/timemachine --temperature 0.8 --seed 7
  */
 import { parseArgs } from 'node:util';
-import { describeFailure } from '../pipeline/errors.ts';
+import { describeFailure } from '../lib/errors.ts';
 import { DEFAULTS } from '../pipeline/config.ts';
 import { sample } from '../stages/sample.ts';
-import type { BackendChoice } from '../pipeline/backend.ts';
+import type { BackendChoice } from '../stages/train/index.ts';
 
 const USAGE = `Usage: npm run generate -- --out DIR [--prefix TEXT] [--length N] [--temperature T] [--seed S] [--backend B] [--json]
 

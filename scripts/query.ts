@@ -9,11 +9,11 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseQueryArgs, helpText } from './_query-args.ts';
-import { QUERY_COMMANDS } from './_query-commands.ts';
-import { openQueryDatabase } from '../storage/_query-open.ts';
+import { parseQueryArgs, helpText } from '../analysis/query/index.ts';
+import { QUERY_COMMANDS } from '../analysis/query/index.ts';
+import { openQueryDatabase } from '../storage/open-readonly.ts';
 import { queries } from '../storage/queries.ts';
-import { describeFailure } from '../pipeline/errors.ts';
+import { describeFailure } from '../lib/errors.ts';
 
 export interface QueryIo {
   stdout(text: string): void;

@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../pipeline/config.ts';
-import { describeFailure, LmpipeError } from '../pipeline/errors.ts';
-import { writeReport } from '../pipeline/report.ts';
+import { describeFailure, LmpipeError } from '../lib/errors.ts';
+import { writeReport } from '../analysis/report/index.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 
 const USAGE = `Usage: npm run report -- [--out DIR]

@@ -11,14 +11,14 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveConfig, type Config } from '../pipeline/config.ts';
-import { findCorpus } from '../pipeline/corpus.ts';
-import { describeFailure } from '../pipeline/errors.ts';
+import { findCorpus } from '../lib/data-hub.ts';
+import { describeFailure } from '../lib/errors.ts';
 import { createReporter } from '../pipeline/progress.ts';
 import { runPipeline } from '../pipeline/runner.ts';
-import { countStage } from '../stages/count.ts';
+import { countStage } from '../stages/count/index.ts';
 import { encodeStage, loadEncoded } from '../stages/encode.ts';
 import { sampleStage } from '../stages/sample.ts';
-import { trainStage } from '../stages/train.ts';
+import { trainStage } from '../stages/train/index.ts';
 import { vocabStage } from '../stages/vocab.ts';
 import { loadMetrics, loadSamples } from '../storage/metrics.ts';
 import { loadStage } from '../storage/stages.ts';

@@ -11,21 +11,21 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, describeSettings } from '../pipeline/cli.ts';
 import { resolveConfig, type Config } from '../pipeline/config.ts';
-import { findCorpus } from '../pipeline/corpus.ts';
-import { describeFailure, EXIT_CODES, LmpipeError } from '../pipeline/errors.ts';
+import { findCorpus } from '../lib/data-hub.ts';
+import { describeFailure, EXIT_CODES, LmpipeError } from '../lib/errors.ts';
 import { createReporter } from '../pipeline/progress.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import { describeStatus } from '../pipeline/status.ts';
 import { formatSummary } from '../pipeline/summary.ts';
-import { writeReport } from '../pipeline/report.ts';
-import { countStage } from '../stages/count.ts';
+import { writeReport } from '../analysis/report/index.ts';
+import { countStage } from '../stages/count/index.ts';
 import { vocabStage } from '../stages/vocab.ts';
 import { encodeStage } from '../stages/encode.ts';
-import { trainStage } from '../stages/train.ts';
+import { trainStage } from '../stages/train/index.ts';
 import { sampleStage } from '../stages/sample.ts';
 import { readSummary } from '../storage/summary.ts';
 import { queries } from '../storage/queries.ts';
-import { zipfFit } from '../pipeline/zipf-fit.ts';
+import { zipfFit } from '../analysis/zipf-fit.ts';
 
 /** The pipeline, in order. read and tokenize stream inside count's workers. */
 const STAGES = [countStage, vocabStage, encodeStage, trainStage, sampleStage];

@@ -18,11 +18,11 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 
 import { endianness } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Config } from '../pipeline/config.ts';
-import { LmpipeError } from '../pipeline/errors.ts';
+import { LmpipeError } from '../lib/errors.ts';
 import type { Stage, StageContext, StageEvent } from '../pipeline/types.ts';
 import {
   createIdWriter, encodedPaths, idsSha256, readIds, removeEncoded, vocabHash, vocabLookup,
-} from '../storage/corpus.ts';
+} from '../storage/encoded.ts';
 import type { Database } from '../storage/driver.ts';
 import { getMeta, loadStage, markDone, saveCheckpoint } from '../storage/stages.ts';
 

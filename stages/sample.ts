@@ -9,19 +9,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { backend, type BackendChoice } from '../pipeline/backend.ts';
-import { readCheckpoint } from '../pipeline/checkpoint.ts';
-import { LmpipeError } from '../pipeline/errors.ts';
-import { Rng } from '../pipeline/rng.ts';
+import { backend, type BackendChoice } from './train/index.ts';
+import { readCheckpoint } from '../lib/checkpoint.ts';
+import { LmpipeError } from '../lib/errors.ts';
+import { Rng } from '../lib/rng.ts';
 import type { Stage, StageContext, StageEvent, TokenizerName } from '../pipeline/types.ts';
 import type { Database } from '../storage/driver.ts';
 import { addSample, clearSamples } from '../storage/metrics.ts';
 import { vocabTokens } from '../storage/vocab.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { getMeta, loadStage, markDone } from '../storage/stages.ts';
-import { tokenizeText } from './tokenize.ts';
-import { initHidden, paramSpecs, stepLogits, type Hidden, type ModelShape, type Params } from './_model.ts';
-import { checkpointPath } from './_train-state.ts';
+import { tokenizeText } from './ingest/index.ts';
+import { initHidden, paramSpecs, stepLogits, type Hidden, type ModelShape, type Params } from './train/index.ts';
+import { checkpointPath } from './train/index.ts';
 
 export interface SampleOptions {
   prefix: string;

@@ -9,7 +9,7 @@
  * One transaction writes the table and marks the stage done, so there is nothing to resume.
  */
 import type { Config } from '../pipeline/config.ts';
-import { LmpipeError } from '../pipeline/errors.ts';
+import { LmpipeError } from '../lib/errors.ts';
 import type { Stage, StageContext, StageEvent } from '../pipeline/types.ts';
 import { forgetStage } from '../storage/stages.ts';
 import { clearVocab, saveVocab, tokensByCount, type VocabEntry } from '../storage/vocab.ts';

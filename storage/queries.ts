@@ -12,8 +12,14 @@
  */
 import type { Database, Row, Statement } from './driver.ts';
 import { MAX_ORDER } from './schema.ts';
-import type { SpectrumRow } from '../pipeline/zipf-fit.ts';
-import { LmpipeError } from '../pipeline/errors.ts';
+import { LmpipeError } from '../lib/errors.ts';
+
+
+/** `types` n-grams occur exactly `count` times: one row of an order's count spectrum. */
+export interface SpectrumRow {
+  count: number;
+  types: number;
+}
 
 export interface TopRow {
   tokens: string[];

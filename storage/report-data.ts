@@ -4,7 +4,7 @@
  * Queries touch each n-gram table at most three times (existence, count-of-counts, top k), so a
  * 10M-row table costs a few scans, not a load into memory.
  */
-import type { SpectrumRow } from '../pipeline/zipf-fit.ts';
+import type { SpectrumRow } from './queries.ts';
 import type { Database, Row } from './driver.ts';
 import { queries } from './queries.ts';
 import { MAX_ORDER } from './schema.ts';

@@ -9,12 +9,12 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { resolveConfig } from '../../pipeline/config.ts';
 import type { Stage, StageContext } from '../../pipeline/types.ts';
-import { runCount } from '../../stages/_count-run.ts';
-import { countStage } from '../../stages/count.ts';
+import { runCount } from '../../stages/count/index.ts';
+import { countStage } from '../../stages/count/index.ts';
 import { vocabStage } from '../../stages/vocab.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
 import { forgetStage, loadStage } from '../../storage/stages.ts';
-import { childSettings } from './count-oracle.ts';
+import { childSettings } from '../oracles/count-oracle.ts';
 
 
 const [dir, workers, ...input] = process.argv.slice(2);

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../../pipeline/config.ts';
 import type { TokenizerName } from '../../pipeline/types.ts';
-import { countStage } from '../../stages/count.ts';
+import { countStage } from '../../stages/count/index.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
 
 const runtime = globalThis as { Deno?: { args: string[] } };

@@ -5,9 +5,9 @@
  */
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { LmpipeError } from '../../pipeline/errors.ts';
+import { LmpipeError } from '../../lib/errors.ts';
 import type { Shard } from '../../pipeline/types.ts';
-import { serializeError } from '../../pipeline/workers.ts';
+import { serializeError } from '../../lib/workers.ts';
 
 interface TestOptions {
   mode: 'reverse' | 'exit' | 'exit-once' | 'throw' | 'uncaught';

@@ -3,10 +3,10 @@
  * by test/backend.test.ts (`deno run -A test/helpers/train-deno.ts cpu wasm`) and compared with Node.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backend, type BackendChoice } from '../../pipeline/backend.ts';
-import { Rng } from '../../pipeline/rng.ts';
-import { initHidden, initParams, lossAndGradients, type ModelShape } from '../../stages/_model.ts';
-import { applyUpdate, clipGradients, createOptimizer } from '../../stages/_optim.ts';
+import { backend, type BackendChoice } from '../../stages/train/index.ts';
+import { Rng } from '../../lib/rng.ts';
+import { initHidden, initParams, lossAndGradients, type ModelShape } from '../../stages/train/index.ts';
+import { applyUpdate, clipGradients, createOptimizer } from '../../stages/train/index.ts';
 
 /** Losses of three SGD steps and the sum of the final weights, on the active backend. */
 export function threeSteps(): { losses: number[]; checksum: number } {

@@ -9,10 +9,10 @@ import { resolveConfig, type Config } from '../../pipeline/config.ts';
 import { createReporter } from '../../pipeline/progress.ts';
 import { runPipeline } from '../../pipeline/runner.ts';
 import type { StageEvent } from '../../pipeline/types.ts';
-import { countStage } from '../../stages/count.ts';
+import { countStage } from '../../stages/count/index.ts';
 import { encodeStage } from '../../stages/encode.ts';
 import { sampleStage } from '../../stages/sample.ts';
-import { trainStage } from '../../stages/train.ts';
+import { trainStage } from '../../stages/train/index.ts';
 import { vocabStage } from '../../stages/vocab.ts';
 
 export const STAGES = [countStage, vocabStage, encodeStage, trainStage, sampleStage];

@@ -1,0 +1,110 @@
+/**
+ * Picks the TensorFlow.js backend the trainer runs on. `auto` tries, in order: the native TensorFlow
+ * bindings with CUDA (@tensorflow/tfjs-node-gpu), without (@tensorflow/tfjs-node), WebAssembly with
+ * XNNPACK and SIMD (@tensorflow/tfjs-backend-wasm), then plain JavaScript (cpu). A forced choice
+ * (`--backend wasm`) that cannot load is an error, never a silent fallback.
+ *
+ *   const { name, detail } = await backend('auto');   // 'wasm', 'wasm (SIMD, 1 thread)'
+ *
+ * The native packages are optionalDependencies (their install downloads libtensorflow, which fails
+ * offline), so they are imported through a variable: a literal import() fails tsc when absent.
+ * Results are bit-for-bit reproducible on one backend, not across backends.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { LmpipeError } from '../../lib/errors.ts';
+
+import type { BackendChoice } from '../../pipeline/config.ts';
+export type { BackendChoice };
+export type BackendName = Exclude<BackendChoice, 'auto'>;
+
+export interface BackendInfo {
+  /** The lmpipe name of the backend in use (what `--backend` takes). */
+  name: BackendName;
+  /** For people: "wasm (SIMD, 1 thread)". */
+  detail: string;
+  /** Why the backends tried before it were passed over (auto only). */
+  skipped: string[];
+}
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+/** Loads and activates a backend; resolves to what is in use. */
+export async function backend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+  const candidates = choice === 'auto' ? ORDER : [choice];
+  const skipped: string[] = [];
+  for (const name of candidates) {
+    try {
+      const detail = await _activate(name);
+      return { name, detail, skipped };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      if (choice !== 'auto') {
+        throw new LmpipeError('USAGE', `Expected \`--backend ${name}\` to load, got: ${reason}`);
+      }
+      skipped.push(`${name}: ${reason}`);
+    }
+  }
+  throw new LmpipeError('INTERNAL', `No TensorFlow.js backend could load: ${skipped.join('; ')}`);
+}
+
+async function _activate(name: BackendName): Promise<string> {
+  if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+    const module = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+    await _importOptional(module);
+    await _use('tensorflow');
+    return `${name} (${module} ${tf.version_core})`;
+  }
+  if (name === 'wasm') {
+    const before = _processListeners();
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    await _use('wasm');
+    // Emscripten's Node glue installs handlers that rethrow every uncaught error with its minified
+    // source; the CLI prints its own one-line errors, so they go.
+    _removeListenersAddedSince(before);
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const threads = wasm.getThreadsCount();
+    return `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})`;
+  }
+  await import('@tensorflow/tfjs-backend-cpu');
+  await _use('cpu');
+  // The cpu backend greets Node users with advice to install tfjs-node on its first tensor; auto
+  // already tried that, and the message would land in every run's output.
+  const cpu = tf.findBackend('cpu') as unknown as { firstUse?: boolean };
+  if (cpu) cpu.firstUse = false;
+  return 'cpu (JavaScript)';
+}
+
+async function _importOptional(module: string): Promise<void> {
+  try {
+    await import(module);
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)/.test(message ?? '');
+    if (missing) throw new Error(`${module} is not installed`);
+    throw error;
+  }
+}
+
+async function _use(name: string): Promise<void> {
+  if (tf.getBackend() === name) return;
+  // setBackend resolves false (after logging) when the backend's initialisation fails.
+  if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend failed to initialise`);
+  await tf.ready();
+}
+
+type Listeners = Record<'uncaughtException' | 'unhandledRejection', Function[]>;
+
+function _processListeners(): Listeners | undefined {
+  if (typeof process === 'undefined' || typeof process.listeners !== 'function') return undefined;
+  return { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
+}
+
+function _removeListenersAddedSince(before: Listeners | undefined): void {
+  const after = _processListeners();
+  if (!before || !after) return;
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    for (const listener of after[event]) {
+      if (!before[event].includes(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+}

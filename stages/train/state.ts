@@ -1,0 +1,158 @@
+/**
+ * Everything a training run is at one moment, and its checkpoint: parameters, optimizer slots, the
+ * carried hidden state, the sampler's state, the truncation generator, step, lr, the best validation
+ * loss, the current epoch's running sums and every epoch's metrics so far. Saved as ONE file
+ * (pipeline/checkpoint.ts), so a resumed run continues with exactly the numbers it stopped with and,
+ * on the same backend, reproduces an uninterrupted run bit for bit.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { join } from 'node:path';
+import type { Config } from '../../pipeline/config.ts';
+import { readCheckpoint, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
+import { LmpipeError } from '../../lib/errors.ts';
+import { Rng, type RngState } from '../../lib/rng.ts';
+import type { MetricRow } from '../../storage/metrics.ts';
+import type { SamplerState } from './batches.ts';
+import { initParams, paramSpecs, type Hidden, type ModelShape, type Params } from './model.ts';
+import { createOptimizer, type OptimizerState } from './optim.ts';
+
+export const checkpointPath = (dir: string) => join(dir, 'checkpoints', 'train.ckpt');
+
+/** The settings that decide a training's numbers (the train stage's fingerprint). Not the backend. */
+export function trainSettings(config: Config) {
+  const { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps } = config;
+  return { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps };
+}
+
+/** What the data must be for a checkpoint to apply. */
+export interface DataIdentity {
+  vocabSize: number;
+  vocabHash: string;
+  trainTokens: number;
+  validTokens: number;
+}
+
+export interface TrainState {
+  shape: ModelShape;
+  params: Params;
+  optimizer: OptimizerState;
+  /** Carried across sequential minibatches; undefined until an epoch's first minibatch. */
+  hidden: Hidden | undefined;
+  sampler: SamplerState;
+  truncation: Rng;
+  lr: number;
+  step: number;
+  bestValidLoss: number | null;
+  /** The current epoch so far: Σ loss·tokens, tokens, seconds spent training. */
+  epochLossSum: number;
+  epochTokens: number;
+  epochSeconds: number;
+  history: MetricRow[];
+}
+
+interface TrainRecord {
+  version: 1;
+  run: string;
+  settings: ReturnType<typeof trainSettings>;
+  shape: ModelShape;
+  data: DataIdentity;
+  backend: string;
+  step: number;
+  sampler: SamplerState;
+  rng: { truncation: RngState };
+  lr: number;
+  bestValidLoss: number | null;
+  epochProgress: { lossSum: number; tokens: number; seconds: number };
+  history: MetricRow[];
+  optimizer: { name: OptimizerState['name']; updates: number };
+}
+
+/** A fresh run: d2l's initialisation from the seed's 'init' fork. */
+export function startTraining(config: Config, data: DataIdentity, samplerState: SamplerState): TrainState {
+  const shape: ModelShape = { cell: config.cell, vocabSize: data.vocabSize, hidden: config.hidden, layers: config.layers };
+  const root = new Rng(config.seed);
+  const params = initParams(shape, root.fork('init'));
+  return {
+    shape, params, optimizer: createOptimizer(config.optimizer, params), hidden: undefined,
+    sampler: samplerState, truncation: root.fork('truncation'), lr: config.lr, step: 0, bestValidLoss: null,
+    epochLossSum: 0, epochTokens: 0, epochSeconds: 0, history: [],
+  };
+}
+
+/** Writes the state to `path` atomically. */
+export function saveTraining(path: string, state: TrainState, meta: { run: string; config: Config; data: DataIdentity; backend: string }): void {
+  const record: TrainRecord = {
+    version: 1, run: meta.run, settings: trainSettings(meta.config), shape: state.shape, data: meta.data,
+    backend: meta.backend, step: state.step, sampler: state.sampler, rng: { truncation: state.truncation.state() },
+    lr: state.lr, bestValidLoss: state.bestValidLoss,
+    epochProgress: { lossSum: state.epochLossSum, tokens: state.epochTokens, seconds: state.epochSeconds },
+    history: state.history, optimizer: { name: state.optimizer.name, updates: state.optimizer.updates },
+  };
+  const tensors: Record<string, StoredTensor> = {};
+  const store = (name: string, tensor: tf.Tensor) => (tensors[name] = { shape: tensor.shape, values: tensor.dataSync() as Float32Array });
+  for (const [name, tensor] of Object.entries(state.params)) store(`param/${name}`, tensor);
+  for (const [name, tensor] of Object.entries(state.optimizer.slots)) store(`slot/${name}`, tensor);
+  state.hidden?.forEach((layer, l) => layer.forEach((tensor, k) => store(`hidden/${l}/${k}`, tensor)));
+  writeCheckpoint(path, record, tensors);
+}
+
+/**
+ * The state saved at `path`, or undefined when there is none. Refuses (LmpipeError 'STATE') a
+ * checkpoint of another vocabulary, data, model shape or training settings.
+ */
+export function loadTraining(path: string, expected: { config: Config; data: DataIdentity; backend: string; log(message: string): void }): { state: TrainState; run: string } | undefined {
+  const saved = readCheckpoint<TrainRecord>(path);
+  if (!saved) return undefined;
+  const { record, tensors } = saved;
+  const { config, data } = expected;
+  const shape: ModelShape = { cell: config.cell, vocabSize: data.vocabSize, hidden: config.hidden, layers: config.layers };
+  const refuse = (what: string) =>
+    new LmpipeError('STATE', `Expected the checkpoint ${path} to match this run, got ${what}; run with --from train to train from scratch`, { stage: 'train', file: path });
+  if (record.version !== 1) throw refuse(`format version ${record.version}`);
+  if (record.data.vocabHash !== data.vocabHash || record.data.vocabSize !== data.vocabSize) {
+    throw refuse(`a different vocabulary (${record.data.vocabSize} tokens, hash ${record.data.vocabHash.slice(0, 12)}; now ${data.vocabSize}, ${data.vocabHash.slice(0, 12)})`);
+  }
+  const shapeChanges = _differences(record.shape, shape);
+  if (shapeChanges.length > 0) throw refuse(`a different model shape (${shapeChanges.join(', ')})`);
+  const dataChanges = _differences(record.data, data);
+  if (dataChanges.length > 0) throw refuse(`different training data (${dataChanges.join(', ')})`);
+  const settingChanges = _differences(record.settings, trainSettings(config));
+  if (settingChanges.length > 0) throw refuse(`different settings (${settingChanges.join(', ')})`);
+  if (record.backend !== expected.backend) {
+    expected.log(`the checkpoint was written on ${record.backend} and continues on ${expected.backend}: ` +
+      'the run stays valid but will not match an uninterrupted one bit for bit');
+  }
+  const tensor = (name: string) => tf.tensor(tensors[name].values, tensors[name].shape, 'float32');
+  const params: Params = {};
+  for (const spec of paramSpecs(shape)) {
+    if (!tensors[`param/${spec.name}`]) throw refuse(`no values for ${spec.name}`);
+    params[spec.name] = tensor(`param/${spec.name}`);
+  }
+  const slots: Params = {};
+  for (const name of Object.keys(tensors)) if (name.startsWith('slot/')) slots[name.slice(5)] = tensor(name);
+  let hidden: Hidden | undefined;
+  for (let l = 0; tensors[`hidden/${l}/0`]; l++) {
+    hidden ??= [];
+    hidden.push(Object.keys(tensors).filter((n) => n.startsWith(`hidden/${l}/`)).map((n) => tensor(n)));
+  }
+  const state: TrainState = {
+    shape, params, optimizer: { ...record.optimizer, slots }, hidden, sampler: record.sampler,
+    truncation: new Rng(record.rng.truncation), lr: record.lr, step: record.step, bestValidLoss: record.bestValidLoss,
+    epochLossSum: record.epochProgress.lossSum, epochTokens: record.epochProgress.tokens,
+    epochSeconds: record.epochProgress.seconds, history: record.history,
+  };
+  return { state, run: record.run };
+}
+
+export function disposeTraining(state: TrainState): void {
+  tf.dispose([...Object.values(state.params), ...Object.values(state.optimizer.slots), ...(state.hidden ?? []).flat()]);
+}
+
+/** "hidden 512 -> 256" for each key whose value differs. */
+function _differences(before: object, now: object): string[] {
+  const a = before as Record<string, unknown>;
+  const b = now as Record<string, unknown>;
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]))
+    .map((key) => `${key} ${JSON.stringify(a[key])} -> ${JSON.stringify(b[key])}`);
+}

@@ -1,0 +1,196 @@
+/**
+ * The train stage: the encoded corpus -> an RNN language model trained with truncated BPTT, its
+ * per-epoch perplexities in the metrics table and its checkpoint in DIR/checkpoints/train.ckpt.
+ *
+ * The loop follows d2l's train_ch8: per minibatch, a fresh state (random sampler) or the carried,
+ * detached one (sequential); mean cross-entropy; gradient clipping by global norm; an SGD or Adam
+ * step. Each epoch ends with the validation perplexity. A checkpoint is written every
+ * `checkpointEvery` steps and at each epoch end; a run that finds one continues from it and, on the
+ * same backend, produces exactly the numbers of an uninterrupted run.
+ *
+ * The backend is not part of the stage's settings: resuming on another backend continues the run
+ * (with a warning) rather than training again, at the cost of bit-for-bit equality.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { rmSync } from 'node:fs';
+import { backend } from './backend.ts';
+import type { Config } from '../../pipeline/config.ts';
+import type { Rng } from '../../lib/rng.ts';
+import type { Stage, StageContext, StageEvent } from '../../pipeline/types.ts';
+import { clearRuns, recordRun, saveMetrics, type MetricRow } from '../../storage/metrics.ts';
+import { markDone, saveCheckpoint } from '../../storage/stages.ts';
+import { batches, evalBatches, type Minibatch } from './batches.ts';
+import { loadEncoded } from '../encode.ts';
+import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, type ModelShape, type Params } from './model.ts';
+import { applyUpdate, clipGradients } from './optim.ts';
+import {
+  checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, type TrainState,
+} from './state.ts';
+
+export const trainStage: Stage = {
+  name: 'train',
+  consumes: 'DIR/encoded/ (encode)',
+  produces: 'metrics and runs tables; DIR/checkpoints/train.ckpt (parameters, optimizer, sampler and generator state)',
+  checkpoint: 'DIR/checkpoints/train.ckpt every --checkpoint-every steps and at each epoch end; step and epoch in the stages table',
+  settings: trainSettings,
+  run: train,
+  reset: ({ dir, db }) => {
+    rmSync(checkpointPath(dir), { force: true });
+    clearRuns(db);
+  },
+};
+
+/** Trains (or resumes training) the model of `ctx.dir`; yields a progress event per epoch and checkpoint. */
+export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
+  const { db, dir, config, fingerprint, signal } = ctx;
+  const used = await backend(config.backend);
+  ctx.log(`backend ${used.detail}`);
+  const encoded = loadEncoded(db, { dir });
+  const data = { vocabSize: encoded.vocabSize, vocabHash: encoded.vocabHash, trainTokens: encoded.train.length, validTokens: encoded.valid.length };
+  const sampler = batches(encoded.train, { sampler: config.sampler, batchSize: config.batch, steps: config.steps, seed: config.seed });
+  const resumed = loadTraining(checkpointPath(dir), { config, data, backend: used.name, log: ctx.log });
+  const run = resumed?.run ?? fingerprint;
+  const s = resumed?.state ?? startTraining(config, data, sampler.initialState());
+  if (resumed) ctx.log(`resuming at epoch ${s.sampler.epoch + 1}, step ${s.step}`);
+  const save = () => {
+    saveTraining(checkpointPath(dir), s, { run, config, data, backend: used.name });
+    db.transaction(() => {
+      saveMetrics(db, run, s.history);
+      saveCheckpoint(db, 'train', fingerprint, { run, step: s.step, epoch: s.sampler.epoch, cursor: s.sampler.cursor });
+    })();
+  };
+  recordRun(db, { run, backend: used.name, config: { ...trainSettings(config), backend: used.detail } });
+  db.transaction(() => saveMetrics(db, run, s.history))(); // a run killed between checkpoint and commit
+  try {
+    let lastEvent = 0;
+    while (s.sampler.epoch < config.epochs) {
+      const epoch = sampler.epoch(s.sampler);
+      for (const batch of epoch) {
+        if (batch.index === 0 || !sampler.carriesState) s.hidden = repackageHidden(s.hidden, initHidden(s.shape, batch.batchSize));
+        const started = performance.now();
+        const loss = trainStep(s, batch, config);
+        s.epochSeconds += (performance.now() - started) / 1000;
+        s.epochLossSum += loss * batch.inputs.length;
+        s.epochTokens += batch.inputs.length;
+        s.sampler = { ...s.sampler, cursor: batch.index + 1 };
+        s.step++;
+        await breathe(); // lets Ctrl-C (a timer or signal handler) set `signal` between steps
+        if (signal.aborted) {
+          save();
+          return;
+        }
+        if (s.step % config.checkpointEvery === 0 && batch.index + 1 < epoch.size) {
+          save();
+          yield { done: s.step, unit: 'steps', message: `checkpoint at step ${s.step} (epoch ${s.sampler.epoch + 1}, loss ${loss.toFixed(3)})` };
+        } else if (performance.now() - lastEvent > 1000) {
+          lastEvent = performance.now();
+          yield { done: batch.index + 1, total: epoch.size, unit: 'steps', data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
+        }
+      }
+      const rows = finishEpoch(s, encoded.valid, config);
+      s.sampler = sampler.nextEpoch(s.sampler);
+      save();
+      yield epochEvent(s, rows, config.epochs);
+    }
+    db.transaction(() => markDone(db, 'train', fingerprint, { run, step: s.step, epoch: s.sampler.epoch, backend: used.name }))();
+  } finally {
+    disposeTraining(s);
+  }
+}
+
+/** One optimizer step on one minibatch; returns its mean loss. */
+function trainStep(s: TrainState, batch: Minibatch, config: Config): number {
+  const xi = truncationWeights(batch.steps, config, s.truncation);
+  const { loss, gradients, hidden } = lossAndGradients(s.params, s.shape, batch, s.hidden!, { xi });
+  const clipped = clipGradients(gradients, config.clip);
+  s.params = applyUpdate(s.params, clipped.gradients, s.optimizer, s.lr);
+  s.hidden = repackageHidden(s.hidden, hidden);
+  const value = loss.dataSync()[0];
+  tf.dispose([loss, clipped.norm, Object.values(gradients), Object.values(clipped.gradients)]);
+  return value;
+}
+
+/**
+ * ξ_t per step: 0 where the gradient from step t into t−1 is cut (every `truncate` steps), and with
+ * `truncatePi` π < 1, 1/π with probability π and 0 otherwise (unbiased randomized truncation).
+ */
+export function truncationWeights(steps: number, config: Pick<Config, 'truncate' | 'truncatePi'>, rng: Rng): Float32Array | undefined {
+  const { truncate, truncatePi: pi } = config;
+  if (truncate === 0 && pi === 1) return undefined;
+  const xi = new Float32Array(steps).fill(1);
+  for (let t = 1; t < steps; t++) {
+    if (pi < 1) xi[t] = rng.nextFloat() < pi ? 1 / pi : 0;
+    if (truncate > 0 && t % truncate === 0) xi[t] = 0;
+  }
+  return xi;
+}
+
+let lastBreath = 0;
+
+/** Yields to the event loop every 50 ms: training is synchronous, and timers and signals need a turn. */
+async function breathe(): Promise<void> {
+  if (performance.now() - lastBreath < 50) return;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  lastBreath = performance.now();
+}
+
+/** A zero state for `batchSize` streams (word_language_model's model.init_hidden). */
+function initHidden(shape: ModelShape, batchSize: number): Hidden {
+  return zeroHidden(shape, batchSize);
+}
+
+/** Swaps in the new state and frees the old one. The state holds no graph, so it is already detached. */
+function repackageHidden(old: Hidden | undefined, next: Hidden): Hidden {
+  if (old && old !== next) tf.dispose(old.flat());
+  return next;
+}
+
+/** Closes an epoch: metric rows, validation, lr annealing; resets the epoch's sums. */
+function finishEpoch(s: TrainState, valid: Int32Array, config: Config): MetricRow[] {
+  const epoch = s.sampler.epoch + 1;
+  const trainLoss = s.epochLossSum / Math.max(1, s.epochTokens);
+  const tokensPerSecond = s.epochTokens / Math.max(s.epochSeconds, 1e-9);
+  const rows: MetricRow[] = [{ epoch, step: s.step, split: 'train', loss: trainLoss, perplexity: Math.exp(trainLoss), tokensPerSecond }];
+  const validLoss = evaluate(s.params, s.shape, valid, config);
+  if (validLoss !== undefined) {
+    rows.push({ epoch, step: s.step, split: 'valid', loss: validLoss, perplexity: Math.exp(validLoss), tokensPerSecond: null });
+    if (config.annealLr && s.bestValidLoss !== null && validLoss >= s.bestValidLoss) s.lr /= 4;
+    if (s.bestValidLoss === null || validLoss < s.bestValidLoss) s.bestValidLoss = validLoss;
+  }
+  s.history.push(...rows);
+  if (s.hidden) tf.dispose(s.hidden.flat());
+  s.hidden = undefined;
+  [s.epochLossSum, s.epochTokens, s.epochSeconds] = [0, 0, 0];
+  return rows;
+}
+
+/** Mean cross-entropy over the validation split, read sequentially with the state carried; undefined when empty. */
+export function evaluate(params: Params, shape: ModelShape, corpus: Int32Array, config: Pick<Config, 'batch' | 'steps'>): number | undefined {
+  let hidden: Hidden | undefined;
+  let lossSum = 0;
+  let tokens = 0;
+  for (const batch of evalBatches(corpus, { batchSize: config.batch, steps: config.steps })) {
+    hidden ??= zeroHidden(shape, batch.batchSize);
+    const result = windowLoss(params, shape, batch, hidden);
+    lossSum += result.loss.dataSync()[0] * batch.inputs.length;
+    tokens += batch.inputs.length;
+    hidden = repackageHidden(hidden, result.hidden);
+    result.loss.dispose();
+  }
+  if (hidden) tf.dispose(hidden.flat());
+  return tokens > 0 ? lossSum / tokens : undefined;
+}
+
+function epochEvent(s: TrainState, rows: MetricRow[], epochs: number): StageEvent {
+  const [trainRow, validRow] = rows;
+  const epoch = s.sampler.epoch;
+  const valid = validRow ? `, valid ppl ${validRow.perplexity.toFixed(2)}` : '';
+  return {
+    done: epoch, total: epochs, unit: 'epochs',
+    message: `epoch ${epoch}/${epochs}: train ppl ${trainRow.perplexity.toFixed(2)}${valid}, ${Math.round(trainRow.tokensPerSecond ?? 0).toLocaleString('en-US')} tok/s`,
+    data: {
+      epoch, step: s.step, lr: s.lr, trainLoss: trainRow.loss, trainPerplexity: trainRow.perplexity,
+      validLoss: validRow?.loss, validPerplexity: validRow?.perplexity, tokensPerSecond: trainRow.tokensPerSecond,
+    },
+  };
+}

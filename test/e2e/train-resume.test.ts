@@ -1,0 +1,139 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../../pipeline/config.ts';
+import { readCheckpoint } from '../../lib/checkpoint.ts';
+import { LmpipeError } from '../../lib/errors.ts';
+import { Rng } from '../../lib/rng.ts';
+import { openRunDatabase } from '../../storage/schema.ts';
+import { loadStage } from '../../storage/stages.ts';
+import { trainStage } from '../../stages/train/index.ts';
+import { checkpointPath, loadTraining } from '../../stages/train/index.ts';
+import { runStages, smallText, tinyConfig } from '../helpers/train-fixture.ts';
+
+const CHILD = fileURLToPath(new URL('../helpers/train-child.ts', import.meta.url));
+
+/** Runs the child on `config`; with `killAfter`, SIGKILLs it a few ms after its n-th mid-epoch checkpoint. */
+function child(config: Config, killAfter?: { checkpoints: number; delayMs: number }) {
+  const file = join(config.out, '..', `config-${Date.now()}.json`);
+  writeFileSync(file, JSON.stringify({ ...config, until: 'train' }));
+  const process_ = spawn(process.execPath, ['--import', 'tsx', CHILD, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let stderr = '';
+  let seen = 0;
+  process_.stderr.on('data', (chunk) => (stderr += chunk));
+  process_.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n').filter(Boolean)) {
+      lines.push(line);
+      if (killAfter && line.startsWith('checkpoint ') && ++seen === killAfter.checkpoints) {
+        setTimeout(() => process_.kill('SIGKILL'), killAfter.delayMs);
+      }
+    }
+  });
+  return new Promise<{ lines: string[]; signal: NodeJS.Signals | null; code: number | null; stderr: string }>((resolve) =>
+    process_.on('exit', (code, signal) => resolve({ lines, signal, code, stderr })));
+}
+
+function metricRows(out: string) {
+  const db = openRunDatabase(join(out, 'lmpipe.sqlite'));
+  const rows = db.prepare('SELECT run, epoch, step, split, loss, perplexity FROM metrics ORDER BY epoch, split').all();
+  const stage = loadStage(db, 'train');
+  db.close();
+  return { rows, stage };
+}
+
+/** The checkpoint minus what depends on the clock (seconds spent, tokens per second). */
+function checkpointContent(out: string) {
+  const saved = readCheckpoint<Record<string, any>>(checkpointPath(out))!;
+  const record = structuredClone(saved.record);
+  record.epochProgress.seconds = 0;
+  for (const row of record.history) row.tokensPerSecond = null;
+  const bytes = Object.fromEntries(Object.entries(saved.tensors).map(([name, { values }]) => [name, Buffer.from(values.buffer).toString('base64')]));
+  return { record, bytes };
+}
+
+t.test('train resumes after kill -9 twice mid-epoch with losses and weights identical bit for bit (wasm)', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'lmpipe-resume-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const settings: Partial<Config> = {
+    backend: 'wasm', epochs: 3, hidden: 16, batch: 4, steps: 8, checkpointEvery: 10,
+    optimizer: 'adam', lr: 0.01, truncatePi: 0.8, sampler: 'sequential', seed: 7,
+  };
+  const text = smallText(4000);
+  const reference = tinyConfig(join(base, 'a'), text, settings);
+  const interrupted = { ...reference, out: join(base, 'b', 'run') }; // same input file, so the same fingerprints
+  await runStages({ ...interrupted, until: 'encode' });
+  await runStages({ ...reference, until: 'train' });
+
+  const rng = new Rng(Date.now());
+  const first = await child(interrupted, { checkpoints: 3, delayMs: rng.int(0, 25) });
+  t.equal(first.signal, 'SIGKILL', `first run killed (${first.stderr.slice(-300)})`);
+  const second = await child(interrupted, { checkpoints: 4, delayMs: rng.int(0, 25) });
+  t.equal(second.signal, 'SIGKILL', 'second run killed');
+  t.match(second.lines.join('\n'), /log resuming at epoch \d+, step [1-9]\d*/, 'the second run resumed from a checkpoint');
+  const last = await child(interrupted);
+  t.equal(last.code, 0, `last run finished (${last.stderr.slice(-300)})`);
+  t.match(last.lines.join('\n'), /log resuming at epoch \d+, step [1-9]\d*/);
+
+  const a = metricRows(reference.out);
+  const b = metricRows(interrupted.out);
+  t.equal(a.rows.length, 6, 'train and valid rows for 3 epochs');
+  t.same(b.rows, a.rows, 'metrics rows (loss, perplexity, step) are identical');
+  t.equal(b.stage?.state, 'done');
+  const ca = checkpointContent(reference.out);
+  const cb = checkpointContent(interrupted.out);
+  t.same(Object.keys(cb.bytes), Object.keys(ca.bytes));
+  for (const name of Object.keys(ca.bytes)) t.equal(cb.bytes[name], ca.bytes[name], `${name} identical bit for bit`);
+  t.same(cb.record, ca.record, 'record: step, lr, sampler and generator state, history');
+});
+
+t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'lmpipe-abort-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'random', truncate: 3, annealLr: true, checkpointEvery: 5 };
+  const text = smallText(3000);
+  const reference = tinyConfig(join(base, 'a'), text, settings);
+  const interrupted = { ...reference, out: join(base, 'b', 'run') };
+  await runStages({ ...reference, until: 'train' });
+  await runStages({ ...interrupted, until: 'encode' });
+  // Aborted from a timer, as a SIGINT handler would: the loop must give the event loop a turn.
+  const controller = new AbortController();
+  let checkpoints = 0;
+  const onEvent = (event: { message?: string }) => {
+    if (event.message?.startsWith('checkpoint') && ++checkpoints === 3) setTimeout(() => controller.abort(), 0);
+  };
+  await t.rejects(runStages({ ...interrupted, until: 'train' }, { signal: controller.signal, onEvent }), { code: 'INTERRUPTED' });
+  const partial = metricRows(interrupted.out);
+  t.equal(partial.stage?.state, 'running', 'stopped before the end');
+  await runStages({ ...interrupted, until: 'train' });
+  t.same(metricRows(interrupted.out).rows, metricRows(reference.out).rows);
+  t.same(checkpointContent(interrupted.out).bytes, checkpointContent(reference.out).bytes);
+});
+
+t.test('train refuses a checkpoint of another model shape or vocabulary', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'lmpipe-refuse-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const config = tinyConfig(base, smallText(2000), { epochs: 1 });
+  await runStages({ ...config, until: 'train' });
+  const db = openRunDatabase(join(config.out, 'lmpipe.sqlite'));
+  t.teardown(() => db.close());
+  const run = async (changes: Partial<Config>) => {
+    const ctx = { dir: config.out, db, config: { ...config, ...changes }, fingerprint: 'other', signal: new AbortController().signal, log() {} };
+    for await (const _ of trainStage.run(ctx)) void _;
+  };
+  await t.rejects(run({ hidden: 32 }), { name: 'LmpipeError', code: 'STATE', message: /different model shape \(hidden 16 -> 32\).*--from train/ });
+  await t.rejects(run({ cell: 'gru' }), { code: 'STATE', message: /different model shape \(cell "rnn" -> "gru"\)/ });
+  await t.rejects(run({ lr: 0.5 }), { code: 'STATE', message: /different settings \(lr 1 -> 0.5\)/ });
+  const identity = { vocabSize: 28, vocabHash: 'f'.repeat(64), trainTokens: 1, validTokens: 1 };
+  const error = await (async () => {
+    try {
+      loadTraining(checkpointPath(config.out), { config, data: identity, backend: 'cpu', log() {} });
+    } catch (e) {
+      return e;
+    }
+  })();
+  t.ok(error instanceof LmpipeError && error.code === 'STATE' && /different vocabulary/.test(error.message), String(error));
+});

@@ -1,0 +1,41 @@
+import t from 'tap';
+import { PassThrough } from 'node:stream';
+import { createReporter, formatDuration, progressLine } from '../../../pipeline/progress.ts';
+
+const capture = () => {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (chunk) => (text += chunk));
+  return { stream, read: () => text };
+};
+
+t.test('progressLine() shows amount, rate and ETA', async (t) => {
+  t.equal(progressLine('count', { done: 50e6, total: 100e6, unit: 'bytes' }, 10, 0), 'count   50.0 MB / 100.0 MB  5.00 MB/s  ETA 10s');
+  t.equal(formatDuration(125), '2m05s');
+});
+
+t.test('createReporter() plain, quiet and JSON modes', async (t) => {
+  const plain = capture();
+  const out = capture();
+  const reporter = createReporter({ err: plain.stream, out: out.stream, plainEvery: 0 });
+  reporter.stage('count', 'start');
+  reporter.progress('count', { done: 1e6, total: 2e6, unit: 'bytes' });
+  reporter.progress('train', { done: 1, unit: 'epochs', message: 'epoch 1: ppl 9' });
+  t.match(plain.read(), /count: started\ncount   1\.00 MB \/ 2\.00 MB\ntrain: epoch 1: ppl 9\n/);
+
+  const quiet = capture();
+  const silent = createReporter({ quiet: true, err: quiet.stream, out: capture().stream });
+  silent.stage('count', 'start');
+  silent.progress('count', { done: 1, unit: 'bytes', message: 'x' });
+  t.equal(quiet.read(), '');
+
+  const json = capture();
+  const machine = createReporter({ json: true, err: capture().stream, out: json.stream });
+  machine.stage('count', 'skip');
+  machine.progress('count', { done: 5, total: 10, unit: 'rows' });
+  machine.summary('ignored', { tokens: 3 });
+  const events = json.read().trim().split('\n').map((line) => JSON.parse(line));
+  t.same(events.map((e) => e.type), ['stage', 'progress', 'summary']);
+  t.match(events[1], { stage: 'count', done: 5, total: 10, unit: 'rows' });
+  t.equal(events[2].tokens, 3);
+});

@@ -1,0 +1,116 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { countNgrams } from '../../../../stages/count/_radix.ts';
+import { CountMerger } from '../../../../stages/count/_merge.ts';
+import { countShard } from '../../../../stages/count/_shard.ts';
+import { ngramHash, tokenHash } from '../../../../stages/count/_table.ts';
+import { planShards } from '../../../../stages/ingest/index.ts';
+import type { CountBatch } from '../../../../storage/counts.ts';
+import { random } from '../../../oracles/count-oracle.ts';
+
+/** Brute force over a Map: the n-grams of each document piece of `stream`, keyed by their ids. */
+function bruteForce(stream: Int32Array, documentStarts: number[], n: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  const bounds = [0, ...documentStarts, stream.length];
+  for (let d = 0; d + 1 < bounds.length; d++) {
+    for (let start = bounds[d]; start + n <= bounds[d + 1]; start++) {
+      const key = Array.from(stream.subarray(start, start + n)).join(' ');
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+/** `text` in a file, cut into shards of (about) one short line each. */
+async function lineShards(text: string) {
+  const path = join(mkdtempSync(join(tmpdir(), 'lmpipe-radix-')), 'a.txt');
+  writeFileSync(path, text);
+  return planShards([path], { shardBytes: 4 });
+}
+
+function rowsOf(keys: Int32Array, counts: Float64Array, n: number): Map<string, number> {
+  const rows = new Map<string, number>();
+  for (let row = 0; row < counts.length; row++) {
+    const key = Array.from(keys.subarray(row * n, row * n + n)).join(' ');
+    if (rows.has(key)) throw new Error(`Row ${key} appears twice`);
+    rows.set(key, counts[row]);
+  }
+  return rows;
+}
+
+t.test('countNgrams() counts like a brute-force counter, partitioned, direct or both, orders 2..5', async (t) => {
+  const next = random(17);
+  // Zipf-like ids over a big vocabulary: many distinct n-grams (partitioned into many buckets),
+  // some repeated; documents of every length, empty ones included.
+  const stream = Int32Array.from({ length: 60_000 }, () => Math.floor(1 / (next() + 1e-4)) % 5000);
+  const documentStarts = [0, 0, 1, 7, 7, 8, 100, 20_000, 20_003, 59_999];
+  const tokenHashes = Int32Array.from({ length: 5000 }, (_, id) => tokenHash(`token ${id}`));
+  const paths = { partitioned: () => stream.length, direct: () => 1, mixed: (n: number) => (n === 3 || n === 5 ? stream.length : 1) };
+  for (const [path, expectedDistinct] of Object.entries(paths)) {
+    const rows = countNgrams(stream, Int32Array.from(documentStarts), { order: 5, tokenHashes, expectedDistinct });
+    for (let n = 2; n <= 5; n++) {
+      t.same(rowsOf(rows[n].keys, rows[n].counts, n), bruteForce(stream, documentStarts, n), `order ${n}, ${path}`);
+      const wrongHashes = Array.from(rows[n].hashes).filter((hash, row) => hash !== (ngramHash(rows[n].keys, row * n, n, tokenHashes) || 1));
+      t.equal(wrongHashes.length, 0, `order ${n}, ${path}: each row carries its ngramHash`);
+    }
+  }
+});
+
+t.test('countNgrams() rows leave the buckets in ascending order of their hashes\' top bits', async (t) => {
+  const next = random(5);
+  const stream = Int32Array.from({ length: 200_000 }, () => Math.floor(next() * 100_000));
+  const tokenHashes = Int32Array.from({ length: 100_000 }, (_, id) => tokenHash(String(id)));
+  const { hashes } = countNgrams(stream, new Int32Array(0), { order: 3, tokenHashes, expectedDistinct: () => stream.length })[3];
+  let descents = 0;
+  for (let row = 1; row < hashes.length; row++) if (hashes[row] >>> 20 < hashes[row - 1] >>> 20) descents++;
+  // Sorted by the top bits that chose the bucket and then the slot; a few wrap around a table's end.
+  t.ok(descents < hashes.length / 1000, `${descents} descents in ${hashes.length} rows`);
+});
+
+t.test('CountMerger keeps one row per n-gram whether it comes from a worker, a cut or after a resume', async (t) => {
+  // Two shards of one document: (b, a) is counted across the cut and inside the second shard.
+  const shards = await lineShards('a b\na b a\n');
+  t.equal(shards.length, 2);
+  const options = { tokenizer: 'word' as const, lowercase: true, jsonField: 'text', order: 3 };
+  // The rows are views of the merger's tables, valid only inside the callback.
+  const bigramsOf = (batch: CountBatch, tokens: readonly string[]) => {
+    const rows = batch.ngrams[1];
+    return Array.from(rows.rows, (row) => {
+      const base = row * rows.stride + rows.offset;
+      return `${tokens[rows.keys[base]]} ${tokens[rows.keys[base + 1]]}=${rows.counts[row * rows.countStride + rows.countOffset]}`;
+    });
+  };
+  const first = new CountMerger(3);
+  first.merge(shards[0], await countShard(shards[0], options));
+  let tokens: string[] = [];
+  let state = first.state;
+  first.flush((batch, at) => {
+    tokens = [...batch.tokens];
+    state = structuredClone(at);
+    t.same(bigramsOf(batch, tokens), ['a b=1'], 'first shard');
+  });
+  // A resumed merger knows the tokens only by their text: its hashes must match the workers'.
+  const resumed = new CountMerger(3, { tokens, state });
+  resumed.merge(shards[1], await countShard(shards[1], options));
+  let rows: string[] = [];
+  resumed.flush((batch) => (rows = bigramsOf(batch, tokens)));
+  t.same(rows.sort(), ['a b=1', 'b a=2']);
+});
+
+t.test('countShard keeps one dictionary per run and thread: a shard sends only the tokens not sent before', async (t) => {
+  const shards = await lineShards('a b\nb c a\nd a\n');
+  t.equal(shards.length, 3);
+  const options = { tokenizer: 'word' as const, lowercase: true, jsonField: 'text', order: 2, run: 'one run' };
+  const results: Awaited<ReturnType<typeof countShard>>[] = [];
+  for (const shard of shards) results.push(await countShard(shard, options));
+  t.same(results.map((r) => [r.firstToken, r.tokens]), [[0, ['a', 'b']], [2, ['c']], [3, ['d']]]);
+  t.equal(new Set(results.map((r) => r.dictionary)).size, 1, 'one dictionary');
+  const merger = new CountMerger(2);
+  const streams = results.map((r, i) => Array.from(merger.merge(shards[i], r).at(-1)!));
+  t.same(streams, [[0, 1], [1, 2, 0], [3, 0]], 'global ids in first-occurrence order');
+  const next = await countShard(shards[0], { ...options, run: 'another run' });
+  t.same([next.firstToken, next.tokens], [0, ['a', 'b']], 'a new run starts a new dictionary');
+  t.throws(() => new CountMerger(2).merge(shards[0], { ...results[1], index: 0 }), /continue dictionary .* at token 0, got 2/);
+});

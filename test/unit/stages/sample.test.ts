@@ -1,0 +1,107 @@
+import t from 'tap';
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { backend } from '../../../stages/train/index.ts';
+import { readCheckpoint, writeCheckpoint } from '../../../lib/checkpoint.ts';
+import { openRunDatabase } from '../../../storage/schema.ts';
+import { loadSamples } from '../../../storage/metrics.ts';
+import { setMeta } from '../../../storage/stages.ts';
+import { sample } from '../../../stages/sample.ts';
+import { paramSpecs, type ModelShape } from '../../../stages/train/index.ts';
+import { checkpointPath } from '../../../stages/train/index.ts';
+import { referenceLogits } from '../../oracles/train-reference.ts';
+import { runStages, smallText, tinyConfig } from '../../helpers/train-fixture.ts';
+
+await backend('cpu');
+
+const scratch = (t: { teardown(fn: () => void): void }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-sample-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+/**
+ * A run directory whose model ignores its input: W_q = 0 and b_q = log p, so every step's output
+ * distribution is exactly p. Vocabulary: <unk>, ' ', a, b, c (d2l-char).
+ */
+function fixedModel(dir: string, p: number[]) {
+  const db = openRunDatabase(join(dir, 'lmpipe.sqlite'));
+  ['<unk>', ' ', 'a', 'b', 'c'].forEach((token, id) => db.prepare('INSERT INTO vocab VALUES (?, ?, 0)').run(id, token));
+  setMeta(db, 'tokenizer', 'd2l-char');
+  db.close();
+  const shape: ModelShape = { cell: 'rnn', vocabSize: 5, hidden: 3, layers: 1 };
+  const tensors = Object.fromEntries(paramSpecs(shape).map((spec) => {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    const values = spec.name === 'output.b_q' ? Float32Array.from(p, Math.log) : new Float32Array(size).fill(0.1);
+    return [`param/${spec.name}`, { shape: spec.shape, values: spec.name === 'output.W_q' ? new Float32Array(size) : values }];
+  }));
+  writeCheckpoint(checkpointPath(dir), { shape, run: 'fixed' }, tensors);
+}
+
+t.test('sample() greedy: keeps the prefix and always picks the most likely token', async (t) => {
+  const dir = scratch(t);
+  fixedModel(dir, [0.05, 0.1, 0.2, 0.5, 0.15]);
+  const result = await sample(dir, { prefix: 'ab a', length: 10, backend: 'cpu' });
+  t.match(result, { text: 'ab a' + 'b'.repeat(10), strategy: 'greedy', run: 'fixed', unknown: [], finished: false });
+});
+
+t.test('sample() with temperature T draws from softmax(logits / T), reproducibly from the seed', async (t) => {
+  const dir = scratch(t);
+  const p = [0.05, 0.1, 0.2, 0.5, 0.15];
+  fixedModel(dir, p);
+  for (const temperature of [1, 0.5, 2]) {
+    const { text, strategy } = await sample(dir, { prefix: 'a', length: 4000, temperature, seed: 9, backend: 'cpu' });
+    t.equal(strategy, `temperature ${temperature}, seed 9`);
+    const generated = text.slice(1);
+    const weights = p.map((x) => x ** (1 / temperature));
+    const total = weights.reduce((a, b) => a + b, 0);
+    ['<unk>', ' ', 'a', 'b', 'c'].forEach((token, id) => {
+      if (id === 0) return; // '<unk>' is several characters: counted through the others
+      const observed = generated.split(token).length - 1;
+      const share = weights[id] / total;
+      const tokens = 4000;
+      const sd = Math.sqrt(tokens * share * (1 - share));
+      t.ok(Math.abs(observed - tokens * share) < 5 * sd, `T ${temperature} '${token}': ${observed} vs ${(tokens * share).toFixed(0)} ± ${sd.toFixed(0)}`);
+    });
+  }
+  const a = await sample(dir, { prefix: 'a', length: 50, temperature: 1, seed: 1, backend: 'cpu' });
+  const b = await sample(dir, { prefix: 'a', length: 50, temperature: 1, seed: 1, backend: 'cpu' });
+  const c = await sample(dir, { prefix: 'a', length: 50, temperature: 1, seed: 2, backend: 'cpu' });
+  t.equal(a.text, b.text, 'same seed, same text');
+  t.not(a.text, c.text, 'another seed, another text');
+});
+
+t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the prefix, then argmax)', async (t) => {
+  const dir = scratch(t);
+  const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20 });
+  await runStages(config); // through the sample stage
+  const saved = readCheckpoint<{ shape: ModelShape }>(checkpointPath(config.out))!;
+  const params = Object.fromEntries(Object.entries(saved.tensors).filter(([n]) => n.startsWith('param/')).map(([n, s]) => [n.slice(6), tf.tensor(s.values, s.shape)]));
+  const db = openRunDatabase(join(config.out, 'lmpipe.sqlite'));
+  t.teardown(() => db.close());
+  const vocab = db.prepare('SELECT token FROM vocab ORDER BY id').all().map((r) => r.token as string);
+  // The oracle recomputes every prediction from a zero state over the whole sequence so far.
+  const outputs = [...'time traveller'].map((ch) => vocab.indexOf(ch));
+  for (let i = 0; i < 20; i++) {
+    const logits = referenceLogits(saved.record.shape, params, outputs);
+    outputs.push(logits.indexOf(Math.max(...logits)));
+  }
+  const expected = outputs.map((id) => vocab[id]).join('');
+  const stored = loadSamples(db);
+  t.equal(stored.length, 1);
+  t.match(stored[0], { prefix: 'time traveller', strategy: 'greedy', text: expected });
+});
+
+t.test('sample() joins word tokens with spaces and reports prefix words outside the vocabulary', async (t) => {
+  const dir = scratch(t);
+  const config = tinyConfig(dir, smallText(3000), { tokenizer: 'd2l-word', epochs: 1, hidden: 16, until: 'train' });
+  await runStages(config);
+  const result = await sample(config.out, { prefix: 'The time zzzqx', length: 5, backend: 'cpu' });
+  t.match(result.text, /^the time <unk>( \S+){5}$/);
+  t.same(result.unknown, ['zzzqx']);
+  t.equal(result.finished, true);
+  await t.rejects(sample(config.out, { prefix: '!!!', length: 5, backend: 'cpu' }), { name: 'TypeError', message: /Expected `--prefix` to hold at least one token/ });
+  await t.rejects(sample(join(dir, 'nowhere'), { prefix: 'x', length: 1, backend: 'cpu' }), /./);
+});
