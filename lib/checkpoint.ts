@@ -31,8 +31,13 @@ export interface StoredTensor {
   values: Float32Array;
 }
 
-/** Replaces `path` with `chunks` concatenated, atomically and durably. */
-export function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): void {
+/**
+ * Replaces `path` with `chunks` concatenated, atomically and (unless `durable: false`) durably.
+ * Not durable is still atomic, and survives a killed process; only a power loss may lose it: for
+ * temporary files that the next step reads back at once.
+ */
+export function writeFileAtomic(path: string, chunks: readonly Uint8Array[], options: { durable?: boolean } = {}): void {
+  const { durable } = { durable: true, ...options };
   mkdirSync(dirname(path), { recursive: true });
   const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fd = openSync(temporary, 'w');
@@ -40,7 +45,7 @@ export function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): vo
     for (const chunk of chunks) {
       for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done, chunk.length - done);
     }
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
     rmSync(temporary, { force: true });
@@ -48,7 +53,7 @@ export function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): vo
   }
   closeSync(fd);
   renameSync(temporary, path);
-  _fsyncDirectory(dirname(path));
+  if (durable) _fsyncDirectory(dirname(path));
 }
 
 /** Writes a checkpoint file: a JSON-serializable record and named float32 tensors. */

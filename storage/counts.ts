@@ -1,13 +1,17 @@
 /**
- * Storage for the count stage: the `tokens` dictionary and the `ngram1..5` tables. Counts arrive in
- * batches (spills) and merge by UPSERT, so a run can spill as often as its memory budget needs and
- * a resumed run adds to what a killed one committed.
+ * Storage for the count stage: the `tokens` dictionary and the `ngram1..5` tables.
  *
  * saveCounts(db, batch, checkpoint)
- *   One transaction: inserts the new tokens, adds each n-gram's count to its row (inserting it when
- *   new) and records the stage checkpoint, so counts and progress can never disagree.
- *     saveCounts(db, { firstTokenId: 0, tokens: ['of', 'the'], ngrams: [rows1, rows2] },
+ *   One transaction: inserts the new tokens, adds each unigram's count to its row (inserting it
+ *   when new; unigrams arrive with every checkpoint of the counting phase) and records the stage
+ *   checkpoint, so counts and progress can never disagree.
+ *     saveCounts(db, { firstTokenId: 0, tokens: ['of', 'the'], unigrams: { keys, counts } },
  *       { fingerprint, record: { shardsDone: 3 } });
+ *
+ * insertNgrams(db, order, rows, checkpoint)
+ *   One transaction: inserts rows of exact counts (each n-gram once, in key order: they append to
+ *   the WITHOUT ROWID b-tree) and records the stage checkpoint (the writer's cursor).
+ *     insertNgrams(db, 2, { keys: Int32Array.of(0, 1, 1, 0), counts: Float64Array.of(5, 2) }, checkpoint);
  *
  * finishCounts(db, options)
  *   One transaction: "top k by count" indexes, the `meta` keys that describe the counts, and the
@@ -20,27 +24,18 @@ import type { Database } from './driver.ts';
 import { MAX_ORDER } from './schema.ts';
 import { markDone, saveCheckpoint } from './stages.ts';
 
-/**
- * Rows to write for one order: row r's key is keys[r*stride + offset + k] for k < order, its count
- * counts[r*countStride + countOffset]. (A hash table's slots hold hash, count and key side by side.)
- */
-export interface NgramRows {
-  order: number;
+/** Rows of one order: row r's ids are keys[r*order .. r*order+order), its count counts[r]. */
+export interface KeyedRows {
   keys: Int32Array;
-  stride: number;
-  offset: number;
-  counts: Int32Array | Float64Array;
-  countStride: number;
-  countOffset: number;
-  /** Which rows to write (the occupied slots of a hash table). */
-  rows: Int32Array;
+  counts: Float64Array;
 }
 
 export interface CountBatch {
   /** Id of tokens[0]; the tokens continue the dictionary densely. */
   firstTokenId: number;
   tokens: readonly string[];
-  ngrams: readonly NgramRows[];
+  /** Unigram counts to add: keys are token ids. */
+  unigrams: KeyedRows;
 }
 
 export interface CountCheckpoint {
@@ -56,83 +51,49 @@ const ROWS_PER_STATEMENT = 256;
 
 const columns = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
 
-function upsertSql(order: number, rows: number): string {
+function insertSql(order: number, rows: number, upsert: boolean): string {
   const keys = columns(order);
   const tuple = `(${new Array(order + 1).fill('?').join(',')})`;
-  return `INSERT INTO ngram${order} (${keys.join(', ')}, count) VALUES ${new Array(rows).fill(tuple).join(',')}
-    ON CONFLICT (${keys.join(', ')}) DO UPDATE SET count = count + excluded.count`;
+  const conflict = upsert ? ` ON CONFLICT (${keys.join(', ')}) DO UPDATE SET count = count + excluded.count` : '';
+  return `INSERT INTO ngram${order} (${keys.join(', ')}, count) VALUES ${new Array(rows).fill(tuple).join(',')}${conflict}`;
 }
 
 export function saveCounts(db: Database, batch: CountBatch, checkpoint: CountCheckpoint): void {
   db.transaction(() => {
     const insertToken = db.prepare('INSERT INTO tokens (id, token) VALUES (?, ?)');
     batch.tokens.forEach((token, i) => insertToken.run(batch.firstTokenId + i, token));
-    for (const rows of batch.ngrams) _upsertRows(db, rows);
+    _insertRows(db, 1, batch.unigrams, true);
     saveCheckpoint(db, 'count', checkpoint.fingerprint, checkpoint.record);
   })();
 }
 
-function _upsertRows(db: Database, { order, keys, stride, offset, counts, countStride, countOffset, rows }: NgramRows): void {
-  if (rows.length === 0) return;
-  // Keys sorted ascending insert into the WITHOUT ROWID b-tree about twice as fast as random ones.
-  const sorted = _sortRows(keys, stride, offset, order, rows);
-  const many = db.prepare(upsertSql(order, ROWS_PER_STATEMENT));
+export function insertNgrams(db: Database, order: number, rows: KeyedRows, checkpoint: CountCheckpoint): void {
+  db.transaction(() => {
+    _insertRows(db, order, rows, false);
+    saveCheckpoint(db, 'count', checkpoint.fingerprint, checkpoint.record);
+  })();
+}
+
+function _insertRows(db: Database, order: number, { keys, counts }: KeyedRows, upsert: boolean): void {
+  const rows = counts.length;
+  const many = db.prepare(insertSql(order, ROWS_PER_STATEMENT, upsert));
   const params = new Array<number>(ROWS_PER_STATEMENT * (order + 1));
   let r = 0;
-  for (; r + ROWS_PER_STATEMENT <= sorted.length; r += ROWS_PER_STATEMENT) {
+  for (; r + ROWS_PER_STATEMENT <= rows; r += ROWS_PER_STATEMENT) {
     let p = 0;
-    for (let j = r; j < r + ROWS_PER_STATEMENT; j++) {
-      const row = sorted[j];
-      for (let k = 0; k < order; k++) params[p++] = keys[row * stride + offset + k];
-      params[p++] = counts[row * countStride + countOffset];
+    for (let row = r; row < r + ROWS_PER_STATEMENT; row++) {
+      for (let k = 0; k < order; k++) params[p++] = keys[row * order + k];
+      params[p++] = counts[row];
     }
     many.run(...params);
   }
-  if (r === sorted.length) return;
-  const rest = db.prepare(upsertSql(order, sorted.length - r));
+  if (r === rows) return;
   const tail: number[] = [];
-  for (; r < sorted.length; r++) {
-    const row = sorted[r];
-    for (let k = 0; k < order; k++) tail.push(keys[row * stride + offset + k]);
-    tail.push(counts[row * countStride + countOffset]);
+  for (let row = r; row < rows; row++) {
+    for (let k = 0; k < order; k++) tail.push(keys[row * order + k]);
+    tail.push(counts[row]);
   }
-  rest.run(...tail);
-}
-
-/**
- * Sorts `rows` by their keys: an LSD counting sort, one stable pass per column (ids are dense, so
- * a column's buckets are its ids). Linear, and each pass reads the keys in a predictable order.
- * Sparse ids (never from the count stage) fall back to a comparison sort.
- */
-function _sortRows(keys: Int32Array, stride: number, offset: number, order: number, rows: Int32Array): Int32Array {
-  let from = Int32Array.from(rows);
-  let to = new Int32Array(rows.length);
-  let max = 0;
-  for (let i = 0; i < rows.length; i++) {
-    for (let k = 0; k < order; k++) max = Math.max(max, keys[rows[i] * stride + offset + k]);
-  }
-  if (max > 4 * rows.length + (1 << 16)) {
-    return from.sort((a, b) => {
-      for (let k = 0; k < order; k++) {
-        const difference = keys[a * stride + offset + k] - keys[b * stride + offset + k];
-        if (difference !== 0) return difference;
-      }
-      return 0;
-    });
-  }
-  const starts = new Int32Array(max + 2);
-  for (let column = order - 1; column >= 0; column--) {
-    const at = offset + column;
-    starts.fill(0);
-    for (let i = 0; i < rows.length; i++) starts[keys[rows[i] * stride + at] + 1]++;
-    for (let id = 0; id <= max; id++) starts[id + 1] += starts[id];
-    for (let i = 0; i < from.length; i++) {
-      const row = from[i];
-      to[starts[keys[row * stride + at]]++] = row;
-    }
-    [from, to] = [to, from];
-  }
-  return from;
+  db.prepare(insertSql(order, rows - r, upsert)).run(...tail);
 }
 
 export function loadTokens(db: Database): string[] {

@@ -2,20 +2,22 @@
  * The count stage's main-thread merger. Shards arrive strictly in index order; for each one it
  *  - maps the shard's local ids to global ids (first-occurrence order over the whole corpus: a
  *    token new to the corpus gets the next id, in the order the shard's stream first shows it),
- *  - adds the shard's n-gram counts to the global typed-array tables (at the hashes the worker
- *    computed: they depend on the tokens' text, not on ids, and arrive in nearly ascending slot order),
+ *  - adds the shard's unigram counts to the global unigram table (a dense array by id),
  *  - counts the n-grams that cross the cut into the previous shard: the running context (the last
  *    order-1 tokens of the open document), one ' ' when the char tokenizer saw whitespace at the
  *    cut, and the shard's head. Each such n-gram is counted once, at the shard holding its last
  *    token; the ' ' is a real token occurrence, in the counts and in the stream,
- *  - returns the shard's stream in global ids (with that ' ' in front) for tokens.bin.
+ *  - returns the shard's stream in global ids (with that ' ' in front) for tokens.bin, and its
+ *    sorted run: its n-grams of orders >= 2 (the worker's, sorted by hash, and those across the
+ *    cut) mapped to global ids, as `[hash, count, w1..wn]` rows in unsigned hash order. The hashes
+ *    depend on the tokens' text, not on ids, so the worker's hash is the one every run uses.
  * Everything it needs to continue after a kill is in `state`, which goes into the checkpoint
- * together with the counts spilled so far.
+ * together with the tokens and unigram counts committed so far.
  */
 import type { Shard } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
-import type { CountBatch, NgramRows } from '../../storage/counts.ts';
-import { NgramTable, ngramHash, tokenHash, UnigramCounts } from './_table.ts';
+import type { CountBatch } from '../../storage/counts.ts';
+import { ngramHash, tokenHash, UnigramCounts } from './_table.ts';
 
 /** The merger's resumable state, stored in the count checkpoint. */
 export interface MergeState {
@@ -26,7 +28,7 @@ export interface MergeState {
   context: number[];
   /** Whitespace (char tokenizer) at the last cut, not yet turned into a ' ' token. */
   pendingGap: boolean;
-  /** N-gram occurrences per order, committed and pending. */
+  /** N-gram occurrences per order in the shards merged. */
   totals: number[];
   documents: number;
   bytes: number;
@@ -49,10 +51,8 @@ export class CountMerger {
   private readonly dictionaries = new Map<string, { texts: string[]; hashes: number[]; map: Int32Array }>();
   /** Ids below this are in the tokens table. */
   private savedTokens: number;
-  /** Tokens merged since the tables were last emptied: a bound on any count in them. */
-  private pendingTokens = 0;
+  /** Unigram counts merged since the last flush. */
   private unigrams = new UnigramCounts();
-  private tables: NgramTable[] = [];
 
   constructor(order: number, options: { tokens?: readonly string[]; state?: MergeState } = {}) {
     this.order = order;
@@ -63,7 +63,6 @@ export class CountMerger {
       shardsDone: 0, streamBytes: 0, context: [], pendingGap: false,
       totals: new Array(order).fill(0), documents: 0, bytes: 0, invalidUtf8: 0, skippedRecords: 0,
     };
-    this.resetTables();
   }
 
   /** Distinct tokens so far. */
@@ -71,28 +70,12 @@ export class CountMerger {
     return this.dictionary.size;
   }
 
-  /** Bytes held by the in-memory tables. */
-  get bytes(): number {
-    return this.unigrams.bytes + this.tables.reduce((sum, table) => sum + (table?.bytes ?? 0), 0);
-  }
-
-  /** Whether merging `counts` could overflow the tables' int32 counts: commit first then. */
-  overflows(counts: ShardCounts): boolean {
-    return this.pendingTokens + counts.stream.length + 1 > 0x7fffffff;
-  }
-
-  /** The most bytes the tables would hold while merging `counts` (an upper bound). */
-  peakBytes(counts: ShardCounts): number {
-    let peak = this.unigrams.peakBytes(this.dictionary.size + counts.firstSeen.length + 1);
-    for (let n = 2; n <= this.order; n++) peak += this.tables[n].peakBytes(counts.counts[n - 1].length + n);
-    return peak;
-  }
-
   /**
-   * Merges one shard (the next in index order) and returns its stream in global ids, in pieces
-   * (the ' ' across the cut, then the shard's own stream, remapped in place).
+   * Merges one shard (the next in index order). Returns its stream in global ids, in pieces (the
+   * ' ' across the cut, then the shard's own stream, remapped in place), and its run: `run[n]`
+   * holds order n's rows.
    */
-  merge(shard: Shard, counts: ShardCounts): Int32Array[] {
+  merge(shard: Shard, counts: ShardCounts): { pieces: Int32Array[]; run: Int32Array[] } {
     const state = this.state;
     if (shard.index !== state.shardsDone) {
       throw new RangeError(`Expected shard ${state.shardsDone} next, got shard ${shard.index}`);
@@ -113,18 +96,19 @@ export class CountMerger {
     const unigramKeys = counts.keys[0];
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
-    for (let n = 2; n <= this.order; n++) this.addMapped(this.tables[n], counts, map);
+    state.totals[0] += stream.length;
     const head = Int32Array.from(counts.head, (id) => map[id]);
-    if (shard.continuesDocument) this.addAcrossCut(state.context, gap ? [space] : [], head);
+    const across = shard.continuesDocument ? this.addAcrossCut(state.context, gap ? [space] : [], head) : [];
+    const run: Int32Array[] = [];
+    for (let n = 2; n <= this.order; n++) run[n] = this.runRows(n, counts, map, across[n] ?? []);
     const pieces = gap ? [Int32Array.of(space), stream] : [stream];
     this.advanceContext(shard, counts, pieces);
-    this.pendingTokens += stream.length + pieces.length - 1;
     state.shardsDone++;
     state.documents += counts.documents;
     state.bytes += counts.bytes;
     state.invalidUtf8 += counts.invalidUtf8;
     state.skippedRecords += (counts as ShardCounts & { skippedRecords?: number }).skippedRecords ?? 0;
-    return pieces;
+    return { pieces, run };
   }
 
   /**
@@ -168,35 +152,58 @@ export class CountMerger {
     return id;
   }
 
-  /** Adds the shard's n-grams of the table's order, their local ids mapped to global ones. */
-  private addMapped(table: NgramTable, counts: ShardCounts, map: Int32Array): void {
-    const n = table.order;
+  /**
+   * The shard's order-n rows `[hash, count, w1..wn]` in global ids, merged in unsigned hash order
+   * with the rows across the cut (count 1 each; the reduce adds up equal keys).
+   */
+  private runRows(n: number, counts: ShardCounts, map: Int32Array, across: Array<{ hash: number; key: number[] }>): Int32Array {
     const keys = counts.keys[n - 1];
     const hashes = counts.hashes[n - 1];
     const values = counts.counts[n - 1];
-    const key = new Int32Array(n);
-    table.reserve(values.length);
-    for (let row = 0, base = 0; row < values.length; row++, base += n) {
-      for (let k = 0; k < n; k++) key[k] = map[keys[base + k]];
-      table.add(key, 0, hashes[row], values[row]);
+    const stride = n + 2;
+    const rows = new Int32Array((values.length + across.length) * stride);
+    across.sort((a, b) => (a.hash >>> 0) - (b.hash >>> 0));
+    let total = 0;
+    for (let row = 0, next = 0, out = 0; out < rows.length; out += stride) {
+      if (next < across.length && (row === values.length || across[next].hash >>> 0 < hashes[row] >>> 0)) {
+        rows[out] = across[next].hash;
+        rows[out + 1] = 1;
+        rows.set(across[next++].key, out + 2);
+        total++;
+        continue;
+      }
+      rows[out] = hashes[row];
+      rows[out + 1] = values[row];
+      for (let k = 0; k < n; k++) rows[out + 2 + k] = map[keys[row * n + k]];
+      total += values[row];
+      row++;
     }
+    this.state.totals[n - 1] += total;
+    return rows;
   }
 
   /**
-   * Counts the n-grams of `context + gap + head` that end in gap or head and start in context or
-   * gap: those inside context were counted before, those inside head by the worker.
+   * The n-grams of `context + gap + head` that end in gap or head and start in context or gap
+   * (those inside context were counted before, those inside head by the worker): unigrams are
+   * added here, the rest returned by order with their hashes.
    */
-  private addAcrossCut(context: readonly number[], gap: readonly number[], head: Int32Array): void {
+  private addAcrossCut(context: readonly number[], gap: readonly number[], head: Int32Array): Array<Array<{ hash: number; key: number[] }>> {
     const sequence = Int32Array.from([...context, ...gap, ...head]);
     const left = context.length + gap.length;
+    const across: Array<Array<{ hash: number; key: number[] }>> = [];
     for (let end = context.length; end < sequence.length; end++) {
       for (let n = 1; n <= this.order && n <= end + 1; n++) {
         const start = end - n + 1;
         if (start >= left) continue;
-        if (n === 1) this.unigrams.add(sequence[start], 1);
-        else this.tables[n].add(sequence, start, ngramHash(sequence, start, n, this.tokenHashes), 1);
+        if (n === 1) {
+          this.unigrams.add(sequence[start], 1);
+          this.state.totals[0]++;
+        } else {
+          (across[n] ??= []).push({ hash: ngramHash(sequence, start, n, this.tokenHashes), key: Array.from(sequence.subarray(start, start + n)) });
+        }
       }
     }
+    return across;
   }
 
   /** The context and gap the next shard continues from. */
@@ -219,39 +226,16 @@ export class CountMerger {
   }
 
   /**
-   * Hands everything counted since the last flush to `save` (saveCounts, with the state to
-   * checkpoint), then empties the tables. They keep their size: the next shards fill them again,
-   * and refilling is cheaper than regrowing.
+   * Hands the tokens and unigram counts merged since the last flush to `save` (saveCounts, with the
+   * state to checkpoint), then empties the unigram table (keeping its size).
    */
   flush(save: (batch: CountBatch, state: MergeState) => void): void {
-    const batch: CountBatch = { firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), ngrams: this.rows() };
-    const totals = this.state.totals.map((total, i) => total + (i === 0 ? this.unigrams.total : this.tables[i + 1].total));
-    save(batch, { ...this.state, totals });
-    this.state.totals = totals;
-    this.savedTokens = this.dictionary.size;
-    this.pendingTokens = 0;
-    this.unigrams.clear();
-    for (let n = 2; n <= this.order; n++) this.tables[n].clear();
-  }
-
-  private rows(): NgramRows[] {
     const unigrams = this.unigrams;
-    const ids = Int32Array.from({ length: unigrams.size }, (_, id) => id);
-    const rows: NgramRows[] = [{
-      order: 1, keys: ids, stride: 1, offset: 0, counts: unigrams.counts, countStride: 1, countOffset: 0,
-      rows: occupied(unigrams.counts, unigrams.size),
-    }];
-    for (let n = 2; n <= this.order; n++) {
-      const { slots, stride } = this.tables[n];
-      rows.push({ order: n, keys: slots, stride, offset: 2, counts: slots, countStride: stride, countOffset: 1, rows: this.tables[n].occupied() });
-    }
-    return rows;
-  }
-
-  private resetTables(): void {
-    this.unigrams = new UnigramCounts(Math.max(1024, this.dictionary.size));
-    this.tables = [];
-    for (let n = 2; n <= this.order; n++) this.tables[n] = new NgramTable(n, 1 << 12);
+    const keys = occupied(unigrams.counts, unigrams.size);
+    const counts = Float64Array.from(keys, (id) => unigrams.counts[id]);
+    save({ firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), unigrams: { keys, counts } }, this.state);
+    this.savedTokens = this.dictionary.size;
+    unigrams.clear();
   }
 }
 

@@ -15,11 +15,12 @@
  * An n-gram never reaches back past the start of its document: `documentStarts` lists the stream
  * positions where documents begin (the tokens before the first belong to a document that began in
  * an earlier shard). Hashes come from the tokens' text (`tokenHashes[id]`, see ngramHash), and each
- * row goes out with its hash: the merger adds it to the global table without rehashing, and since
- * the rows leave the buckets sorted by their hashes' top bits, in nearly ascending slot order.
+ * row goes out with its hash, the rows sorted by unsigned hash: the order of a shard's run
+ * (stages/count/_runfile.ts), whatever the shard's local ids.
  */
 import { HASH_SEED, hashFinish, hashStep, NgramTable, ngramHash } from './_table.ts';
 import { bufferPool } from '../../lib/buffer-pool.ts';
+import { sortByHash } from './_sort.ts';
 
 /**
  * Largest table, in bytes, counted without partitioning: about one core's L2 cache. Partitioning
@@ -136,14 +137,21 @@ function countPartitioned(
   return out;
 }
 
-/** The first `out` rows of the scratch, copied into pool buffers: the main thread can send them back. */
+/**
+ * The first `out` rows of the scratch in unsigned hash order (a shard's run is sorted so), copied
+ * into pool buffers: the main thread can send them back.
+ */
 function takeRows(out: number, n: number): NgramCounts {
+  const order = sortByHash(scratch.rowHashes.subarray(0, out));
   const keys = bufferPool.int32(out * n);
-  keys.set(scratch.keys.subarray(0, out * n));
   const counts = bufferPool.float64(out);
-  counts.set(scratch.counts.subarray(0, out));
   const hashes = bufferPool.int32(out);
-  hashes.set(scratch.rowHashes.subarray(0, out));
+  for (let i = 0; i < out; i++) {
+    const row = order[i];
+    for (let k = 0; k < n; k++) keys[i * n + k] = scratch.keys[row * n + k];
+    counts[i] = scratch.counts[row];
+    hashes[i] = scratch.rowHashes[row];
+  }
   return { keys, counts, hashes };
 }
 

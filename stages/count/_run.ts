@@ -1,22 +1,33 @@
 /**
- * The count stage's run: plan shards, count them in workers, merge in order, spill to SQLite,
- * resume after a kill. See stages/count.ts for the stage object and the on-disk contract.
+ * The count stage's run, in three phases (README "Counting at scale"; stages/count/count.ts has the
+ * stage object and the on-disk contract):
+ *   count:  shards counted in the worker pool, merged in shard order (tokens, unigrams,
+ *           tokens.bin), each shard's n-grams written as its sorted run (stages/count/_runfile.ts);
+ *   reduce: the hash partitions reduced in the pool, in parallel (stages/count/_reduce.ts);
+ *   write:  the partitions merged by key into ngram2..N (stages/count/_write.ts), then indexes.
  *
- * A checkpoint is one transaction (storage/counts.ts saveCounts): the new tokens, every count
- * merged since the previous checkpoint, and the merger's state (shards done, tokens.bin length,
- * context of the open document). tokens.bin is written before that commit and truncated back to the
- * committed length on resume, so a kill at any instant loses nothing and counts nothing twice.
+ * Every checkpoint is one transaction holding the phase and its cursor. While counting: the new
+ * tokens, the unigram counts and the merger's state (shards done, tokens.bin length, context of
+ * the open document); tokens.bin and the runs of the shards it covers are written before that
+ * commit, and a resume cuts tokens.bin back and deletes the runs past it. While reducing: the
+ * partitions done (their files are renamed into place before). While writing: the rows taken from
+ * each partition, committed with the rows. So a kill at any instant loses nothing and counts
+ * nothing twice.
  */
-import { closeSync, existsSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LmpipeError } from '../../lib/errors.ts';
 import type { Shard, StageContext, StageEvent } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
 import { workers } from '../../lib/workers.ts';
 import { clearCounts, finishCounts, loadTokens, saveCounts } from '../../storage/counts.ts';
-import { loadStage } from '../../storage/stages.ts';
-import { countJob, transferables, type CountJob, type ShardOptions } from './_shard.ts';
+import { loadStage, saveCheckpoint } from '../../storage/stages.ts';
+import { transferables, type ShardOptions } from './_shard.ts';
+import { runJob, type PoolMessage } from './_jobs.ts';
 import { CountMerger, type MergeState } from './_merge.ts';
+import type { ReduceJob, ReduceResult } from './_reduce.ts';
+import { BUCKETS, pruneRuns, runPath, runsDir, writeRun } from './_runfile.ts';
+import { writeNgrams, type WriteCursor } from './_write.ts';
 import { planShards } from '../ingest/index.ts';
 
 export interface RunCountOptions {
@@ -24,12 +35,22 @@ export interface RunCountOptions {
   checkpointMs?: number;
   /** Worker module, for tests that need a worker that crashes. */
   workerModule?: URL;
+  /** Rows per transaction of the write phase. */
+  writeBatchRows?: number;
 }
 
+export type CountPhase = 'count' | 'reduce' | 'write';
+
 interface CountCheckpointRecord extends MergeState {
-  version: 1;
+  version: 2;
   /** Distinct tokens committed (rows of `tokens`): checked on resume. */
   tokens: number;
+  phase: CountPhase;
+  /** Hash partitions, chosen when counting ends (0 before). */
+  partitions: number;
+  /** Partitions reduced: their part files exist. */
+  reduced: number[];
+  cursor: WriteCursor;
 }
 
 const MIB = 1 << 20;
@@ -40,43 +61,99 @@ export const tokensPath = (dir: string) => join(dir, 'tokens.bin');
 export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
   clearCounts(ctx.db);
   if (existsSync(tokensPath(ctx.dir))) truncateSync(tokensPath(ctx.dir), 0);
+  rmSync(runsDir(ctx.dir), { recursive: true, force: true });
 }
 
 export async function* runCount(ctx: StageContext, options: RunCountOptions = {}): AsyncGenerator<StageEvent> {
   const { config, db, fingerprint, signal } = ctx;
-  const { checkpointMs, workerModule } = { checkpointMs: config.checkpointSecs * 1000, ...options };
   const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)) });
-  const total = shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
+  const runs = runsDir(ctx.dir);
   const saved = loadStage<CountCheckpointRecord>(db, 'count');
-  if (saved?.state === 'done' && saved.fingerprint === fingerprint) return;
-  const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 1 ? saved.checkpoint : undefined;
+  if (saved?.state === 'done' && saved.fingerprint === fingerprint) {
+    // A kill between the last commit and the clean-up leaves the runs behind.
+    rmSync(runs, { recursive: true, force: true });
+    return;
+  }
+  const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 2 ? saved.checkpoint : undefined;
   if (!resume) resetCount(ctx);
   const merger = new CountMerger(config.order, resume ? { tokens: loadTokens(db), state: _stateOf(resume) } : {});
   if (resume && merger.tokenCount !== resume.tokens) {
     throw new LmpipeError('STATE', `Expected ${resume.tokens} tokens in the database, found ${merger.tokenCount}; run again with --fresh`, { stage: 'count' });
   }
-  const fd = _openStream(ctx.dir, merger.state.streamBytes);
-  const budget = config.memoryMb * MIB;
+  const progress: Pick<CountCheckpointRecord, 'phase' | 'partitions' | 'reduced' | 'cursor'> = resume
+    ? { phase: resume.phase, partitions: resume.partitions, reduced: resume.reduced, cursor: resume.cursor }
+    : { phase: 'count', partitions: 0, reduced: [], cursor: { order: 2, taken: [] } };
+  const record = (): CountCheckpointRecord => ({ version: 2, ...merger.state, tokens: merger.tokenCount, ...progress });
+  const save = () => saveCheckpoint(db, 'count', fingerprint, record());
+  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced) });
   // SQLite's page cache counts against the budget too: a quarter of it, at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
   db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, config.memoryMb * 256)))}`);
+  try {
+    if (progress.phase === 'count') {
+      if (!(yield* _countPhase(ctx, merger, { shards, runs, record, ...options }))) return;
+      Object.assign(progress, { phase: 'reduce', partitions: config.order < 2 ? 0 : _partitions(runs, shards.length, config) });
+      save();
+    }
+    if (progress.phase === 'reduce') {
+      const jobs = Array.from({ length: progress.partitions }, (_, index) => index).filter((index) => !progress.reduced.includes(index))
+        .map((index): ReduceJob => ({ index, path: runs, partitions: progress.partitions, shards: shards.length, order: config.order }));
+      for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { reduce: true }, module: options.workerModule })) {
+        progress.reduced.push(result.partition);
+        save();
+        yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
+        if (signal.aborted) return;
+      }
+      if (signal.aborted) return;
+      Object.assign(progress, { phase: 'write', cursor: { order: 2, taken: new Array(progress.partitions).fill(0) } });
+      save();
+    }
+    const writer = progress.partitions === 0 ? [] : writeNgrams(db, runs, {
+      order: config.order, partitions: progress.partitions, cursor: progress.cursor, batchRows: options.writeBatchRows,
+      checkpoint: (cursor) => ({ fingerprint, record: { ...record(), cursor } }),
+    });
+    for (const { done, total } of writer) {
+      yield { done, total, unit: 'rows', data: { phase: 'write' } };
+      // A macrotask between batches, so that Ctrl-C's handler gets to run.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (signal.aborted) return;
+    }
+  } finally {
+    if (cacheSize !== undefined) db.exec(`PRAGMA cache_size = ${Number(cacheSize)}`);
+  }
+  _finish(ctx, merger, record());
+  rmSync(runs, { recursive: true, force: true });
+}
+
+/**
+ * Counts the shards not counted yet and writes their runs; commits at least every checkpointMs.
+ * Returns whether every shard is counted (false after Ctrl-C, with what was merged committed).
+ */
+async function* _countPhase(
+  ctx: StageContext, merger: CountMerger,
+  options: RunCountOptions & { shards: Shard[]; runs: string; record(): CountCheckpointRecord },
+): AsyncGenerator<StageEvent, boolean> {
+  const { config, db, fingerprint, signal } = ctx;
+  const { shards, runs, record, checkpointMs = config.checkpointSecs * 1000 } = options;
+  const total = shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
+  const fd = _openStream(ctx.dir, merger.state.streamBytes);
   let uncommitted = 0;
   const commit = () => {
     uncommitted = 0;
-    merger.flush((batch, state) => saveCounts(db, batch, { fingerprint, record: { version: 1, ...state, tokens: merger.tokenCount } }));
+    merger.flush((batch) => saveCounts(db, batch, { fingerprint, record: record() }));
   };
   let done = shards.slice(0, merger.state.shardsDone).reduce((sum, shard) => sum + shard.end - shard.start, 0);
   try {
-    yield { done, total, unit: 'bytes' };
+    yield { done, total, unit: 'bytes', data: { phase: 'count' } };
     let committedAt = Date.now();
-    const source = _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule);
+    const source = _countShards(shards.slice(merger.state.shardsDone), ctx, options.workerModule);
     for await (const counts of source.results) {
-      // Spill first when merging this shard could take the tables past the budget.
-      if (uncommitted > 0 && (merger.peakBytes(counts) > budget || merger.overflows(counts))) commit();
-      for (const piece of merger.merge(shards[counts.index], counts)) {
+      const { pieces, run } = merger.merge(shards[counts.index], counts);
+      for (const piece of pieces) {
         _writeAll(fd, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
         merger.state.streamBytes += piece.byteLength;
       }
+      if (config.order >= 2) writeRun(runPath(runs, counts.index), config.order, run);
       // Merged and written: nothing reads the shard's arrays any more.
       source.recycle(transferables(counts));
       uncommitted++;
@@ -85,25 +162,38 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
         commit();
         committedAt = Date.now();
       }
-      yield { done, total, unit: 'bytes' };
+      yield { done, total, unit: 'bytes', data: { phase: 'count' } };
       // Ctrl-C: keep what is merged (the abort may have come while the consumer held the event).
       if (signal.aborted) {
         if (uncommitted > 0) commit();
-        return;
+        return false;
       }
     }
     commit();
     // The shard sources stop early on an abort: what was merged is committed, but it is not all.
-    if (signal.aborted) return;
+    return !signal.aborted;
   } finally {
     closeSync(fd);
-    if (cacheSize !== undefined) db.exec(`PRAGMA cache_size = ${Number(cacheSize)}`);
   }
-  _finish(ctx, merger);
+}
+
+/**
+ * Hash partitions for the reduce: a power of two, at least two per reducer (so they balance), and
+ * enough that the reducers fit in half of --memory-mb. A reducer holds its sections of the runs
+ * (run bytes / P) and about twice that in merged and sorted rows.
+ */
+function _partitions(runs: string, shards: number, config: StageContext['config']): number {
+  let bytes = 0;
+  for (let shard = 0; shard < shards; shard++) bytes += statSync(runPath(runs, shard)).size;
+  const reducers = Math.max(1, config.workers);
+  const share = (config.memoryMb * MIB) / 2 / reducers;
+  let partitions = 1;
+  while (partitions < BUCKETS && (partitions < 2 * reducers || (3 * bytes) / partitions > share)) partitions *= 2;
+  return partitions;
 }
 
 function _stateOf(record: CountCheckpointRecord): MergeState {
-  const { version: _version, tokens: _tokens, ...state } = record;
+  const { version: _version, tokens: _tokens, phase: _phase, partitions: _partitions, reduced: _reduced, cursor: _cursor, ...state } = record;
   return state;
 }
 
@@ -112,21 +202,29 @@ function _stateOf(record: CountCheckpointRecord): MergeState {
  * means no thread at all). An abort stops between shards (never inside one), so the caller can
  * commit and return. `recycle` takes back a result's buffers, for whichever worker counts next.
  */
-function _countShards(shards: Shard[], ctx: StageContext, module = COUNT_WORKER) {
-  const { tokenizer, lowercase, jsonField, order, workers: size } = ctx.config;
+function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
+  const { tokenizer, lowercase, jsonField, order } = ctx.config;
   const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID() };
-  // A worker thread cannot read the process's standard input: then this thread counts everything.
-  // Nor is a thread started that would find no shard to count (The Time Machine is one shard).
-  const threads = shards.some((shard) => shard.format === 'stdin') ? 1 : Math.max(1, Math.min(size, shards.length));
   const recycled: ArrayBuffer[] = [];
-  const results = workers<ShardCounts>(shards, {
-    workers: threads, options, module, stage: 'count', signal: ctx.signal, log: ctx.log, recycled, inline: (job) => countJob(job as CountJob),
-  });
+  // A worker thread cannot read the process's standard input: then this thread counts everything.
+  const results = _pool<ShardCounts, Shard>(shards, ctx, { options, module, recycled, threads: shards.some((shard) => shard.format === 'stdin') ? 1 : undefined });
   return { results, recycle: (buffers: ArrayBuffer[]) => void recycled.push(...buffers) };
 }
 
-/** The worker thread's module: it runs countJob on each shard it is sent. */
-const COUNT_WORKER = new URL('./_worker.ts', import.meta.url);
+/**
+ * The stage's worker pool on `jobs`: --workers threads, this one included, never more than there
+ * are jobs (The Time Machine is one shard), results in job order.
+ */
+function _pool<R, J extends Shard | ReduceJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number }) {
+  const threads = options.threads ?? Math.max(1, Math.min(ctx.config.workers, jobs.length));
+  return workers<R, J>(jobs, {
+    workers: threads, options: options.options, module: options.module ?? WORKER, stage: 'count', signal: ctx.signal, log: ctx.log,
+    recycled: options.recycled, inline: async (job) => (await runJob(job as PoolMessage)).result,
+  });
+}
+
+/** The worker thread's module: it runs each job (a shard to count, a partition to reduce) it is sent. */
+const WORKER = new URL('./_worker.ts', import.meta.url);
 
 /** Opens tokens.bin for appending after cutting it back to what the last checkpoint covers. */
 function _openStream(dir: string, bytes: number): number {
@@ -143,7 +241,7 @@ function _writeAll(fd: number, bytes: Uint8Array): void {
   for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset, bytes.length - offset);
 }
 
-function _finish(ctx: StageContext, merger: CountMerger): void {
+function _finish(ctx: StageContext, merger: CountMerger, record: CountCheckpointRecord): void {
   const { config, db, fingerprint } = ctx;
   const state = merger.state;
   const meta: Record<string, string> = {
@@ -157,7 +255,6 @@ function _finish(ctx: StageContext, merger: CountMerger): void {
     bytes: String(state.bytes),
     invalidUtf8: String(state.invalidUtf8),
   };
-  const record = { version: 1, ...state, tokens: merger.tokenCount };
   const distinct = finishCounts(db, { fingerprint, order: config.order, meta, totals: state.totals, checkpoint: record });
   if (state.invalidUtf8 > 0) ctx.log(`Replaced ${state.invalidUtf8} invalid UTF-8 sequences with U+FFFD`);
   if (state.skippedRecords > 0) ctx.log(`Skipped ${state.skippedRecords} JSON records without the \`${config.jsonField}\` field`);

@@ -1,19 +1,19 @@
 /**
- * The count worker: for each `{ shard, options, recycle }` it receives, it runs read -> tokenize ->
- * count (stages/_count-shard.ts) and posts back `{ ok, result }` with the result's buffers
- * transferred, or `{ ok: false, error }`. `recycle` holds buffers of earlier results that the main
+ * The count worker: for each `{ shard, options, recycle }` it receives, it runs the job
+ * (stages/count/_jobs.ts: read -> tokenize -> count a shard, or reduce a partition) and posts back
+ * `{ ok, result }` with the result's buffers transferred, or `{ ok: false, error }`. `recycle` holds buffers of earlier results that the main
  * thread is done with, for this thread's pool. Jobs run one at a time, in the order they came;
  * pipeline/workers.ts feeds it.
  *
  * The same module runs as a Node worker thread (through count-worker-bootstrap.mjs) and as a Deno
  * web Worker.
  */
-import { countJob, transferables, type CountJob } from './_shard.ts';
+import { runJob, type PoolMessage } from './_jobs.ts';
 import { serializeError, type WorkerReply } from '../../lib/workers.ts';
 
 interface Port {
   post(reply: WorkerReply<unknown>, transfer?: ArrayBuffer[]): void;
-  listen(handle: (message: CountJob) => void): void;
+  listen(handle: (message: PoolMessage) => void): void;
 }
 
 async function openPort(): Promise<Port> {
@@ -42,8 +42,8 @@ let queue = Promise.resolve();
 port.listen((job) => {
   queue = queue.then(async () => {
     try {
-      const result = await countJob(job);
-      port.post({ ok: true, result }, transferables(result));
+      const { result, transfer } = await runJob(job);
+      port.post({ ok: true, result }, transfer);
     } catch (error) {
       port.post({ ok: false, error: serializeError(error) });
     }

@@ -1,11 +1,12 @@
 import t from 'tap';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TokenBatch } from '../../../../pipeline/types.ts';
 import { count, countStage } from '../../../../stages/count/count.ts';
 import { NgramTable, ngramHash } from '../../../../stages/count/_table.ts';
-import { saveCounts } from '../../../../storage/counts.ts';
+import { insertNgrams, saveCounts } from '../../../../storage/counts.ts';
+import { sortByKey } from '../../../../stages/count/_sort.ts';
 import { loadStage } from '../../../../storage/stages.ts';
 import {
   charOracle, d2lWordOracle, wordOracle, databaseCounts, drain, dumpTables, oracleCounts, random, randomText, stageContext, streamTokens,
@@ -58,26 +59,31 @@ t.test('NgramTable keeps every key through many doublings', async (t) => {
   t.equal(wrong, 0, 'each key counted twice, keys intact');
 });
 
-t.test('saveCounts sorts and upserts keys of any size, adding to existing rows', async (t) => {
+t.test('sortByKey orders keys of any size as a comparison sort does; insertNgrams writes them, saveCounts adds unigrams', async (t) => {
   const ctx = stageContext(mkdtempSync(join(tmpdir(), 'lmpipe-count-')), {});
   const next = random(3);
   // Dense ids past 65535 (a counting sort with more than one 16-bit digit), then sparse ones.
   for (const [order, size, range] of [[3, 20000, 100_000], [2, 700, 2 ** 31]] as const) {
-    const keys = Int32Array.from({ length: order * size }, () => Math.floor(next() * next() * range));
-    const counts = Float64Array.from({ length: size }, (_, i) => i + 1);
-    const rows = { order, keys, stride: order, offset: 0, counts, countStride: 1, countOffset: 0, rows: Int32Array.from({ length: size }, (_, i) => i) };
-    saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [rows] }, { fingerprint: 'f', record: {} });
-    saveCounts(ctx.db, { firstTokenId: 0, tokens: [], ngrams: [{ ...rows, rows: Int32Array.of(0, size - 1) }] }, { fingerprint: 'f', record: {} });
-    const expected = new Map<string, number>();
-    for (let i = 0; i < size; i++) {
-      const key = Array.from(keys.subarray(order * i, order * i + order)).join(' ');
-      expected.set(key, (expected.get(key) ?? 0) + (i + 1) * (i === 0 || i === size - 1 ? 2 : 1));
+    const distinct = new Map<string, number[]>();
+    while (distinct.size < size) {
+      const key = Array.from({ length: order }, () => Math.floor(next() * next() * range));
+      distinct.set(key.join(' '), key);
     }
+    const keys = Int32Array.from([...distinct.values()].flat());
+    const sorted = sortByKey(keys, order, size);
+    const expected = [...distinct.values()].sort((a, b) => a.reduce((c, x, k) => c || x - b[k], 0));
+    t.same(Array.from(sorted, (row) => Array.from(keys.subarray(row * order, row * order + order))), expected, `order ${order}, ids below ${range}`);
+    const rows = { keys: Int32Array.from(Array.from(sorted, (row) => Array.from(keys.subarray(row * order, row * order + order))).flat()), counts: Float64Array.from({ length: size }, (_, i) => i + 1) };
+    insertNgrams(ctx.db, order, rows, { fingerprint: 'f', record: {} });
     const columns = order === 3 ? 'w1, w2, w3' : 'w1, w2';
-    const stored = new Map(ctx.db.prepare(`SELECT ${columns}, count FROM ngram${order}`).all()
-      .map((row) => [Object.values(row).slice(0, order).join(' '), row.count]));
-    t.same(stored, expected, `order ${order}, ids below ${range}`);
+    const stored = ctx.db.prepare(`SELECT ${columns}, count FROM ngram${order}`).all().map((row) => Object.values(row).map(Number));
+    t.same(stored, expected.map((key, i) => [...key, i + 1]), 'stored in key order with their counts');
   }
+  const unigrams = { keys: Int32Array.of(0, 2, 5), counts: Float64Array.of(1, 2, 3) };
+  saveCounts(ctx.db, { firstTokenId: 0, tokens: ['a', 'b'], unigrams }, { fingerprint: 'f', record: {} });
+  saveCounts(ctx.db, { firstTokenId: 2, tokens: ['c'], unigrams: { keys: Int32Array.of(2, 7), counts: Float64Array.of(10, 1) } }, { fingerprint: 'f', record: {} });
+  t.same(ctx.db.prepare('SELECT w1, count FROM ngram1').all().map((row) => [row.w1, row.count]), [[0, 1], [2, 12], [5, 3], [7, 1]]);
+  t.same(ctx.db.prepare('SELECT token FROM tokens ORDER BY id').all().map((row) => row.token), ['a', 'b', 'c']);
   ctx.close();
 });
 
@@ -142,21 +148,23 @@ t.test('countStage turns whitespace spanning whole shards into one \' \' (char)'
   ctx.close();
 });
 
-t.test('countStage spills with a tiny memory budget and gets the same result', async (t) => {
+t.test('countStage with a memory budget small enough for many runs and partitions gets the same result', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'lmpipe-count-'));
-  const { inputs } = writeCorpus(root, 5);
+  const { inputs, documents } = writeCorpus(root, 5);
   const settings = { input: inputs, tokenizer: 'char' as const, order: 4, workers: 1, shardMb: 0.001 };
-  const whole = stageContext(join(root, 'whole'), settings);
-  await drain(countStage.run(whole));
-  // Below the first tables' own size, so that every shard spills.
   const small = stageContext(join(root, 'small'), { ...settings, memoryMb: 0.01 });
-  let transactions = 0;
-  const transaction = small.db.transaction.bind(small.db);
-  small.db.transaction = (fn) => (transactions++, transaction(fn));
-  await drain(countStage.run(small));
-  t.ok(transactions >= 10, `spilled ${transactions} times`);
-  t.equal(dumpTables(small.db), dumpTables(whole.db));
-  whole.close();
+  const partitions: number[] = [];
+  const runs = new Set<string>();
+  for await (const event of countStage.run(small)) {
+    const record = loadStage<{ partitions: number }>(small.db, 'count')?.checkpoint;
+    if (event.data?.phase === 'reduce' && record) partitions.push(record.partitions);
+    if (existsSync(join(small.dir, 'count-runs'))) readdirSync(join(small.dir, 'count-runs')).forEach((name) => runs.add(name));
+  }
+  t.ok(partitions[0] >= 256, `${partitions[0]} partitions`);
+  const shardRuns = [...runs].filter((name) => name.endsWith('.run')).length;
+  t.ok(shardRuns >= 10 && runs.size - shardRuns >= 256, `${shardRuns} runs and ${runs.size - shardRuns} partitions written`);
+  t.notOk(existsSync(join(small.dir, 'count-runs')), 'the runs are deleted at the end');
+  t.same(databaseCounts(small.db), oracleCounts(documents.map(charOracle), 4));
   small.close();
 });
 

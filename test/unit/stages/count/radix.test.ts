@@ -7,7 +7,7 @@ import { CountMerger } from '../../../../stages/count/_merge.ts';
 import { countShard } from '../../../../stages/count/_shard.ts';
 import { ngramHash, tokenHash } from '../../../../stages/count/_table.ts';
 import { planShards } from '../../../../stages/ingest/index.ts';
-import type { CountBatch } from '../../../../storage/counts.ts';
+import { reduceSections } from '../../../../stages/count/_reduce.ts';
 import { random } from '../../../oracles/count-oracle.ts';
 
 /** Brute force over a Map: the n-grams of each document piece of `stream`, keyed by their ids. */
@@ -69,34 +69,30 @@ t.test('countNgrams() rows leave the buckets in ascending order of their hashes\
   t.ok(descents < hashes.length / 1000, `${descents} descents in ${hashes.length} rows`);
 });
 
-t.test('CountMerger keeps one row per n-gram whether it comes from a worker, a cut or after a resume', async (t) => {
+t.test('CountMerger runs and their reduce keep one row per n-gram whether it comes from a worker, a cut or after a resume', async (t) => {
   // Two shards of one document: (b, a) is counted across the cut and inside the second shard.
   const shards = await lineShards('a b\na b a\n');
   t.equal(shards.length, 2);
   const options = { tokenizer: 'word' as const, lowercase: true, jsonField: 'text', order: 3 };
-  // The rows are views of the merger's tables, valid only inside the callback.
-  const bigramsOf = (batch: CountBatch, tokens: readonly string[]) => {
-    const rows = batch.ngrams[1];
-    return Array.from(rows.rows, (row) => {
-      const base = row * rows.stride + rows.offset;
-      return `${tokens[rows.keys[base]]} ${tokens[rows.keys[base + 1]]}=${rows.counts[row * rows.countStride + rows.countOffset]}`;
-    });
+  const bigrams = (runs: Int32Array[], tokens: readonly string[]) => {
+    const { keys, counts } = reduceSections(runs, 2);
+    return Array.from(counts, (count, row) => `${tokens[keys[2 * row]]} ${tokens[keys[2 * row + 1]]}=${count}`);
   };
   const first = new CountMerger(3);
-  first.merge(shards[0], await countShard(shards[0], options));
+  const { run: firstRun } = first.merge(shards[0], await countShard(shards[0], options));
   let tokens: string[] = [];
   let state = first.state;
   first.flush((batch, at) => {
     tokens = [...batch.tokens];
     state = structuredClone(at);
-    t.same(bigramsOf(batch, tokens), ['a b=1'], 'first shard');
   });
+  t.same(bigrams([firstRun[2]], tokens), ['a b=1'], 'first shard');
   // A resumed merger knows the tokens only by their text: its hashes must match the workers'.
   const resumed = new CountMerger(3, { tokens, state });
-  resumed.merge(shards[1], await countShard(shards[1], options));
-  let rows: string[] = [];
-  resumed.flush((batch) => (rows = bigramsOf(batch, tokens)));
-  t.same(rows.sort(), ['a b=1', 'b a=2']);
+  const { run } = resumed.merge(shards[1], await countShard(shards[1], options));
+  const hashes = Array.from({ length: run[2].length / 4 }, (_, row) => run[2][4 * row] >>> 0);
+  t.same(hashes, [...hashes].sort((a, b) => a - b), 'the run is sorted by unsigned hash');
+  t.same(bigrams([firstRun[2], run[2]], tokens), ['a b=2', 'b a=2'].sort((a, b) => (a < b ? -1 : 1)));
 });
 
 t.test('countShard keeps one dictionary per run and thread: a shard sends only the tokens not sent before', async (t) => {
@@ -108,7 +104,7 @@ t.test('countShard keeps one dictionary per run and thread: a shard sends only t
   t.same(results.map((r) => [r.firstToken, r.tokens]), [[0, ['a', 'b']], [2, ['c']], [3, ['d']]]);
   t.equal(new Set(results.map((r) => r.dictionary)).size, 1, 'one dictionary');
   const merger = new CountMerger(2);
-  const streams = results.map((r, i) => Array.from(merger.merge(shards[i], r).at(-1)!));
+  const streams = results.map((r, i) => Array.from(merger.merge(shards[i], r).pieces.at(-1)!));
   t.same(streams, [[0, 1], [1, 2, 0], [3, 0]], 'global ids in first-occurrence order');
   const next = await countShard(shards[0], { ...options, run: 'another run' });
   t.same([next.firstToken, next.tokens], [0, ['a', 'b']], 'a new run starts a new dictionary');
