@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { crashPoint } from './crash.ts';
 import { LmpipeError } from './errors.ts';
 
 const MAGIC = 'LMPCKPT1';
@@ -36,7 +37,7 @@ export interface StoredTensor {
  * Not durable is still atomic, and survives a killed process; only a power loss may lose it: for
  * temporary files that the next step reads back at once.
  */
-export function writeFileAtomic(path: string, chunks: readonly Uint8Array[], options: { durable?: boolean } = {}): void {
+export function writeFileAtomic(path: string, chunks: readonly Uint8Array[], options: { durable?: boolean; crashPoint?: string } = {}): void {
   const { durable } = { durable: true, ...options };
   mkdirSync(dirname(path), { recursive: true });
   const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
@@ -46,6 +47,7 @@ export function writeFileAtomic(path: string, chunks: readonly Uint8Array[], opt
       for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done, chunk.length - done);
     }
     if (durable) fsyncSync(fd);
+    if (options.crashPoint) crashPoint(options.crashPoint);
   } catch (error) {
     closeSync(fd);
     rmSync(temporary, { force: true });

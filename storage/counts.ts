@@ -20,6 +20,7 @@
  * loadTokens(db) -> string[]        every token by id (ids are dense, first-occurrence order)
  * clearCounts(db)                   deletes tokens, n-grams, their indexes and the count meta keys
  */
+import { crashPoint } from '../lib/crash.ts';
 import type { Database } from './driver.ts';
 import { MAX_ORDER } from './schema.ts';
 import { markDone, saveCheckpoint } from './stages.ts';
@@ -70,6 +71,7 @@ export function saveCounts(db: Database, batch: CountBatch, checkpoint: CountChe
 export function insertNgrams(db: Database, order: number, rows: KeyedRows, checkpoint: CountCheckpoint): void {
   db.transaction(() => {
     _insertRows(db, order, rows, false);
+    crashPoint('write');
     saveCheckpoint(db, 'count', checkpoint.fingerprint, checkpoint.record);
   })();
 }

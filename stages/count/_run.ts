@@ -16,6 +16,7 @@
  */
 import { closeSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { crashPoint } from '../../lib/crash.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 import type { Shard, StageContext, StageEvent } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
@@ -98,6 +99,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     if (progress.phase === 'reduce') {
       const jobs = Array.from({ length: progress.partitions }, (_, index) => index).filter((index) => !progress.reduced.includes(index))
         .map((index): ReduceJob => ({ index, path: runs, partitions: progress.partitions, shards: shards.length, order: config.order }));
+      yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
       for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { reduce: true }, module: options.workerModule })) {
         progress.reduced.push(result.partition);
         save();
@@ -112,6 +114,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
       order: config.order, partitions: progress.partitions, cursor: progress.cursor, batchRows: options.writeBatchRows,
       checkpoint: (cursor) => ({ fingerprint, record: { ...record(), cursor } }),
     });
+    if (progress.partitions > 0) yield { done: 0, unit: 'rows', data: { phase: 'write' } };
     for (const { done, total } of writer) {
       yield { done, total, unit: 'rows', data: { phase: 'write' } };
       // A macrotask between batches, so that Ctrl-C's handler gets to run.
@@ -154,6 +157,7 @@ async function* _countPhase(
         merger.state.streamBytes += piece.byteLength;
       }
       if (config.order >= 2) writeRun(runPath(runs, counts.index), config.order, run);
+      crashPoint('count');
       // Merged and written: nothing reads the shard's arrays any more.
       source.recycle(transferables(counts));
       uncommitted++;

@@ -67,7 +67,7 @@ export function writeRun(path: string, order: number, rows: Int32Array[]): void 
     if (row !== count) throw new RangeError(`Expected the rows of order ${n} sorted by hash in ${path}`);
     data.push(bytesOf(rows[n]));
   }
-  writeFileAtomic(path, [bytesOf(header), ...data], { durable: false });
+  writeFileAtomic(path, [bytesOf(header), ...data], { durable: false, crashPoint: 'spill' });
 }
 
 /** One run, open for reading sections: `section(n, p, P)` is partition p's rows of order n. */
@@ -111,7 +111,7 @@ export function writePart(path: string, order: number, rows: KeyedRows[]): void 
     if (rows[n].keys.length % 2 === 1) chunks.push(new Uint8Array(4));
     chunks.push(bytesOf(rows[n].counts));
   }
-  writeFileAtomic(path, chunks, { durable: false });
+  writeFileAtomic(path, chunks, { durable: false, crashPoint: 'reduce' });
 }
 
 /** One reduced partition, open for reading rows of one order in pieces. */

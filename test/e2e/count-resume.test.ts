@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,8 @@ interface Kill {
   delayMs?: number;
   /** Or kill this many ms after the start. */
   afterMs?: number;
+  /** Or kill at a crash point (lib/crash.ts): "phase:n". */
+  crashAt?: string;
   workers: number;
 }
 
@@ -28,7 +30,7 @@ interface Kill {
 function runChild(dir: string, inputs: string[], kill: Kill): Promise<{ killed: boolean; lines: string[] }> {
   return new Promise((resolve, reject) => {
     const process_ = spawn(process.execPath, ['--import', 'tsx', child, dir, String(kill.workers), ...inputs], {
-      cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LMPIPE_CRASH_AT: kill.crashAt ?? '' },
     });
     const lines: string[] = [];
     let stderr = '';
@@ -101,5 +103,47 @@ t.test('count and vocab killed with SIGKILL at random points resume to the unint
   t.ok(readFileSync(join(run, 'tokens.bin')).equals(readFileSync(join(reference.dir, 'tokens.bin'))), 'tokens.bin is identical');
   t.ok(Number(db.prepare('SELECT count(*) AS n FROM vocab').get()?.n) > 3, 'a vocabulary was written');
   db.close();
+  reference.close();
+});
+
+t.test('count killed with SIGKILL in each phase (count, spill, reduce, write) resumes to the uninterrupted result', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-phases-'));
+  const next = random(77);
+  const inputs = ['a.txt', 'b.jsonl'].map((name) => join(dir, name));
+  writeFileSync(inputs[0], randomText(next, 3000));
+  writeFileSync(inputs[1], Array.from({ length: 10 }, () => JSON.stringify({ text: randomText(next, 30) })).join('\n'));
+  const reference = stageContext(join(dir, 'reference'), { ...childSettings, reserved: [...childSettings.reserved], input: inputs, workers: 1 });
+  await drain(countStage.run(reference));
+  await drain(vocabStage.run(reference));
+  const shards = (await planShards(inputs, { shardBytes: Math.round(childSettings.shardMb * 2 ** 20) })).length;
+
+  for (const workers of [1, 2]) {
+    const run = join(dir, `run-${workers}`);
+    const pick = (below: number) => 1 + Math.floor(next() * below);
+    // Crash points: after a shard is merged (before its commit), inside a run's file (before the
+    // rename), inside a partition's file, inside a write transaction. Each process counts its own.
+    const kills = [`count:${pick(shards / 3)}`, `spill:${pick(shards / 3)}`, `reduce:${pick(8)}`, `write:${pick(4)}`];
+    for (const crashAt of kills) {
+      const { killed, lines } = await runChild(run, inputs, { crashAt, workers });
+      if (!killed) t.comment(lines.slice(-5).join(' | '));
+      const phase = crashAt.split(':')[0];
+      const db = openRunDatabase(join(run, 'lmpipe.sqlite'));
+      const record = loadStage<{ phase: string; shardsDone: number; reduced: number[] }>(db, 'count');
+      db.close();
+      t.ok(killed, `${workers} worker(s), ${crashAt}: killed`);
+      const left = existsSync(join(run, 'count-runs')) ? readdirSync(join(run, 'count-runs')).filter((name) => name.endsWith('.tmp')) : [];
+      t.equal(record?.state, 'running');
+      t.equal(record?.checkpoint.phase, phase === 'spill' ? 'count' : phase, `${crashAt}: the kill landed in the ${phase} phase`);
+      if (phase === 'spill' || phase === 'reduce') t.equal(left.length, 1, `${crashAt}: a half-written file was left behind`);
+      t.comment(`${crashAt}: ${record?.checkpoint.shardsDone} shards, ${record?.checkpoint.reduced.length} partitions committed`);
+    }
+    const last = await runChild(run, inputs, { workers });
+    t.same(last.lines.at(-1), 'finished');
+    const db = openRunDatabase(join(run, 'lmpipe.sqlite'));
+    t.equal(dumpTables(db), dumpTables(reference.db), `${workers} worker(s): tables equal the uninterrupted run`);
+    t.ok(readFileSync(join(run, 'tokens.bin')).equals(readFileSync(join(reference.dir, 'tokens.bin'))), 'tokens.bin is identical');
+    t.notOk(existsSync(join(run, 'count-runs')), 'the runs are deleted');
+    db.close();
+  }
   reference.close();
 });
