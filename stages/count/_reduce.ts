@@ -69,7 +69,7 @@ export function reduceSections(sections: Int32Array[], n: number): KeyedRows {
         let match = group;
         while (match < out && compareKeys(keys, match * n, section, row + 2, n) !== 0) match++;
         if (match === out) {
-          keys.set(section.subarray(row + 2, row + stride), out * n);
+          for (let k = 0; k < n; k++) keys[out * n + k] = section[row + 2 + k];
           counts[out++] = 0;
         }
         counts[match] += section[row + 1];
