@@ -15,7 +15,6 @@
  * nothing twice.
  */
 import { closeSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
 import { crashPoint } from '../../lib/crash.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 import type { Shard, StageContext, StageEvent } from '../../pipeline/types.ts';
@@ -30,6 +29,7 @@ import type { ReduceJob, ReduceResult } from './_reduce.ts';
 import { BUCKETS, pruneRuns, runPath, runsDir, writeRun } from './_runfile.ts';
 import { writeNgrams, type WriteCursor } from './_write.ts';
 import { planShards } from '../ingest/index.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 
 export interface RunCountOptions {
   /** Commit at least this often (ms): bounds the work a kill loses. */
@@ -56,7 +56,7 @@ interface CountCheckpointRecord extends MergeState {
 
 const MIB = 1 << 20;
 
-export const tokensPath = (dir: string) => join(dir, 'tokens.bin');
+export const tokensPath = (dir: string) => runPaths(dir).tokens;
 
 /** Deletes everything the count stage wrote (the runner forgets the stage record). */
 export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {

@@ -18,6 +18,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSy
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/checkpoint.ts';
 import type { KeyedRows } from '../../storage/counts.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 
 export type { KeyedRows };
 
@@ -26,7 +27,7 @@ export const BUCKETS = 1 << BUCKET_BITS;
 const MAGIC_RUN = 0x31524d4c; // 'LMR1'
 const MAGIC_PART = 0x31504d4c; // 'LMP1'
 
-export const runsDir = (dir: string) => join(dir, 'count-runs');
+export const runsDir = (dir: string) => runPaths(dir).countRuns;
 export const runPath = (runs: string, shard: number) => join(runs, `shard-${String(shard).padStart(6, '0')}.run`);
 export const partPath = (runs: string, partition: number) => join(runs, `part-${String(partition).padStart(4, '0')}.bin`);
 
