@@ -67,7 +67,23 @@ export class CountMerger {
 
   /** Distinct tokens so far. */
   get tokenCount(): number {
-    return this.dictionary.size;
+    return this.released ?? this.dictionary.size;
+  }
+
+  /** Set by release(): the token count when the dictionaries were let go. */
+  private released?: number;
+
+  /**
+   * Lets go of the dictionaries (every token, three times over: by text, by id and per worker
+   * dictionary) once every shard is merged: the reduce and write phases need only `state`.
+   */
+  release(): void {
+    this.released = this.dictionary.size;
+    this.dictionary.clear();
+    this.texts.length = 0;
+    this.dictionaries.clear();
+    this.tokenHashes = new Int32Array(0);
+    this.unigrams = new UnigramCounts(16);
   }
 
   /**
@@ -116,6 +132,8 @@ export class CountMerger {
    * to it; tokens it shows for the first time get their global ids in the order the stream shows them.
    */
   private localMap(counts: ShardCounts): Int32Array {
+    // Shards come in order and a thread's in its order too: the dictionary it replaced is done.
+    if (counts.replaces !== undefined) this.dictionaries.delete(counts.replaces);
     let local = this.dictionaries.get(counts.dictionary);
     if (!local) this.dictionaries.set(counts.dictionary, (local = { texts: [], hashes: [], map: new Int32Array(0) }));
     if (counts.firstToken !== local.texts.length) {

@@ -81,6 +81,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   if (resume && merger.tokenCount !== resume.tokens) {
     throw new LmpipeError('STATE', `Expected ${resume.tokens} tokens in the database, found ${merger.tokenCount}; run again with --fresh`, { stage: 'count' });
   }
+  if (resume && resume.phase !== 'count') merger.release();
   const progress: Pick<CountCheckpointRecord, 'phase' | 'partitions' | 'reduced' | 'cursor'> = resume
     ? { phase: resume.phase, partitions: resume.partitions, reduced: resume.reduced, cursor: resume.cursor }
     : { phase: 'count', partitions: 0, reduced: [], cursor: { order: 2, taken: [] } };
@@ -93,6 +94,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   try {
     if (progress.phase === 'count') {
       if (!(yield* _countPhase(ctx, merger, { shards, runs, record, ...options }))) return;
+      merger.release();
       Object.assign(progress, { phase: 'reduce', partitions: config.order < 2 ? 0 : _partitions(runs, shards.length, config) });
       save();
     }
@@ -208,7 +210,10 @@ function _stateOf(record: CountCheckpointRecord): MergeState {
  */
 function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
   const { tokenizer, lowercase, jsonField, order } = ctx.config;
-  const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID() };
+  // About 200 bytes a token (its text, the thread's interner and hashes, the main thread's copy),
+  // and an eighth of the budget for the dictionaries of all threads.
+  const dictionaryTokens = Math.max(1 << 16, Math.floor((ctx.config.memoryMb * MIB) / 8 / ctx.config.workers / 200));
+  const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID(), dictionaryTokens };
   const recycled: ArrayBuffer[] = [];
   // A worker thread cannot read the process's standard input: then this thread counts everything.
   const results = _pool<ShardCounts, Shard>(shards, ctx, { options, module, recycled, threads: shards.some((shard) => shard.format === 'stdin') ? 1 : undefined });

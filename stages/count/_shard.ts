@@ -134,15 +134,23 @@ export interface ShardOptions {
    * and starts a new one for the next. Without it, each shard has a dictionary of its own.
    */
   run?: string;
+  /**
+   * A thread's dictionary holds every token it has seen, and so does the main thread's copy of it:
+   * past this many tokens the thread starts a new one (and resends what a shard needs), so that a
+   * huge vocabulary stays within the memory budget.
+   */
+  dictionaryTokens?: number;
 }
 
 /** This thread's dictionary in the current run: local ids stay the same from shard to shard. */
-let dictionary: { key: string; id: string; interner: Interner; hashes: Int32Array; sent: number } | undefined;
+let dictionary: { key: string; id: string; interner: Interner; hashes: Int32Array; sent: number; replaces?: string } | undefined;
 
 function threadDictionary(options: ShardOptions): NonNullable<typeof dictionary> {
   const key = `${options.run}\t${options.tokenizer}\t${options.lowercase}`;
-  if (options.run === undefined || dictionary?.key !== key) {
-    dictionary = { key, id: crypto.randomUUID(), interner: new Interner(), hashes: new Int32Array(1024), sent: 0 };
+  const full = dictionary !== undefined && dictionary.interner.size > (options.dictionaryTokens ?? Infinity);
+  if (options.run === undefined || dictionary?.key !== key || full) {
+    const replaces = full ? dictionary!.id : undefined;
+    dictionary = { key, id: crypto.randomUUID(), interner: new Interner(), hashes: new Int32Array(1024), sent: 0, replaces };
   }
   return dictionary;
 }
@@ -192,6 +200,7 @@ export async function countShard(shard: Shard, options: ShardOptions & { signal?
   return {
     index: shard.index,
     dictionary: local.id,
+    replaces: firstToken === 0 ? local.replaces : undefined,
     firstToken,
     tokens,
     tokenHashes: local.hashes.slice(firstToken, interner.size),

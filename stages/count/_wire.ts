@@ -11,6 +11,8 @@ export interface ShardCounts {
    * shards, so that a shard sends only the tokens its thread had not sent before.
    */
   dictionary: string;
+  /** The thread's previous dictionary, which this one replaces: no later shard refers to it. */
+  replaces?: string;
   /** Local id of tokens[0]: how many tokens earlier shards of this dictionary sent. */
   firstToken: number;
   /** The dictionary's new tokens: text of local ids firstToken, firstToken + 1, ... */
