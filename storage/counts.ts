@@ -8,10 +8,23 @@
  *     saveCounts(db, { firstTokenId: 0, tokens: ['of', 'the'], unigrams: { keys, counts } },
  *       { fingerprint, record: { shardsDone: 3 } });
  *
- * insertNgrams(db, order, rows, checkpoint)
- *   One transaction: inserts rows of exact counts (each n-gram once, in key order: they append to
- *   the WITHOUT ROWID b-tree) and records the stage checkpoint (the writer's cursor).
- *     insertNgrams(db, 2, { keys: Int32Array.of(0, 1, 1, 0), counts: Float64Array.of(5, 2) }, checkpoint);
+ * openNgramFile(path, order) -> Database
+ *   A new database file holding only `ngramN`, defined as in the run database, for one order's
+ *   rows to be written (and indexed) apart from it, by another thread: SQLite has one writer per
+ *   file. No journal: the caller writes it under a temporary name and renames it when whole.
+ *
+ * insertNgrams(db, order, rows)
+ *   Inserts rows of exact counts (each n-gram once, in key order: they append to the WITHOUT ROWID
+ *   b-tree). Call it inside a transaction.
+ *     insertNgrams(db, 2, { keys: Int32Array.of(0, 1, 1, 0), counts: Float64Array.of(5, 2) });
+ *
+ * indexNgrams(db, order)             the "top k by count" index `ngramN_by_count`, if missing
+ *
+ * copyNgrams(db, path, order, checkpoint)
+ *   One transaction: copies `ngramN` and its index from the file at `path` (openNgramFile's) into
+ *   the empty `ngramN` of `db` and records the stage checkpoint. Same definitions on both sides
+ *   and an empty target let SQLite copy the b-trees' records as they are, in order (its "xfer"
+ *   path), without decoding a row or sorting the index again.
  *
  * finishCounts(db, options)
  *   One transaction: "top k by count" indexes, the `meta` keys that describe the counts, and the
@@ -21,8 +34,8 @@
  * clearCounts(db)                   deletes tokens, n-grams, their indexes and the count meta keys
  */
 import { crashPoint } from '../lib/crash.ts';
-import type { Database } from './driver.ts';
-import { MAX_ORDER } from './schema.ts';
+import { openDatabase, type Database } from './driver.ts';
+import { MAX_ORDER, ngramTableSql } from './schema.ts';
 import { markDone, saveCheckpoint } from './stages.ts';
 
 /** Rows of one order: row r's ids are keys[r*order .. r*order+order), its count counts[r]. */
@@ -68,12 +81,39 @@ export function saveCounts(db: Database, batch: CountBatch, checkpoint: CountChe
   })();
 }
 
-export function insertNgrams(db: Database, order: number, rows: KeyedRows, checkpoint: CountCheckpoint): void {
-  db.transaction(() => {
-    _insertRows(db, order, rows, false);
-    crashPoint('write');
-    saveCheckpoint(db, 'count', checkpoint.fingerprint, checkpoint.record);
-  })();
+export function openNgramFile(path: string, order: number): Database {
+  const db = openDatabase(path);
+  db.exec('PRAGMA journal_mode = OFF');
+  db.exec('PRAGMA synchronous = OFF');
+  db.exec(ngramTableSql(order));
+  return db;
+}
+
+export function insertNgrams(db: Database, order: number, rows: KeyedRows): void {
+  _insertRows(db, order, rows, false);
+  crashPoint('write');
+}
+
+const indexSql = (n: number) => `CREATE INDEX IF NOT EXISTS ngram${n}_by_count ON ngram${n}(count DESC)`;
+
+export function indexNgrams(db: Database, order: number): void {
+  // "top k by count" and Zipf queries scan this index instead of sorting millions of rows.
+  db.exec(indexSql(order));
+}
+
+export function copyNgrams(db: Database, path: string, order: number, checkpoint: CountCheckpoint): void {
+  // ATTACH is not allowed inside a transaction.
+  db.prepare('ATTACH DATABASE ? AS part').run(path);
+  try {
+    db.transaction(() => {
+      indexNgrams(db, order);
+      db.exec(`INSERT INTO main.ngram${order} SELECT * FROM part.ngram${order}`);
+      crashPoint('copy');
+      saveCheckpoint(db, 'count', checkpoint.fingerprint, checkpoint.record);
+    })();
+  } finally {
+    db.exec('DETACH DATABASE part');
+  }
 }
 
 function _insertRows(db: Database, order: number, { keys, counts }: KeyedRows, upsert: boolean): void {
@@ -122,8 +162,7 @@ export function finishCounts(db: Database, options: FinishOptions): number[] {
     const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
     for (const [key, value] of Object.entries(options.meta)) setMeta.run(key, value);
     for (let n = 1; n <= options.order; n++) {
-      // "top k by count" and Zipf queries scan this index instead of sorting millions of rows.
-      db.exec(`CREATE INDEX IF NOT EXISTS ngram${n}_by_count ON ngram${n}(count DESC)`);
+      indexNgrams(db, n);
       distinct.push(Number(db.prepare(`SELECT count(*) AS rows FROM ngram${n}`).get()!.rows));
       setMeta.run(`total_${n}`, String(options.totals[n - 1] ?? 0));
       setMeta.run(`distinct_${n}`, String(distinct[n - 1]));

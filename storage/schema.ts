@@ -16,16 +16,15 @@ export const MAX_ORDER = 5;
 
 const columns = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
 
+/** The `ngramN` table's definition (also used for the count stage's per-order files, which must match it). */
+export function ngramTableSql(n: number): string {
+  const keys = columns(n);
+  return `CREATE TABLE ngram${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
+    `count INTEGER NOT NULL, PRIMARY KEY (${keys.join(', ')})) WITHOUT ROWID;`;
+}
+
 function ngramTables(): string {
-  const statements: string[] = [];
-  for (let n = 1; n <= MAX_ORDER; n++) {
-    const keys = columns(n);
-    statements.push(
-      `CREATE TABLE ngram${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
-        `count INTEGER NOT NULL, PRIMARY KEY (${keys.join(', ')})) WITHOUT ROWID;`,
-    );
-  }
-  return statements.join('\n');
+  return Array.from({ length: MAX_ORDER }, (_, i) => ngramTableSql(i + 1)).join('\n');
 }
 
 function ngramCountsView(): string {

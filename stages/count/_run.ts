@@ -4,30 +4,32 @@
  *   count:  shards counted in the worker pool, merged in shard order (tokens, unigrams,
  *           tokens.bin), each shard's n-grams written as its sorted run (stages/count/_runfile.ts);
  *   reduce: the hash partitions reduced in the pool, in parallel (stages/count/_reduce.ts);
- *   write:  the partitions merged by key into ngram2..N (stages/count/_write.ts), then indexes.
+ *   write:  each order's partitions merged by key into a database file of its own and indexed,
+ *           the orders in parallel in the pool (stages/count/_write.ts); each file copied into
+ *           lmpipe.sqlite as it comes, in order.
  *
  * Every checkpoint is one transaction holding the phase and its cursor. While counting: the new
  * tokens, the unigram counts and the merger's state (shards done, tokens.bin length, context of
  * the open document); tokens.bin and the runs of the shards it covers are written before that
  * commit, and a resume cuts tokens.bin back and deletes the runs past it. While reducing: the
- * partitions done (their files are renamed into place before). While writing: the rows taken from
- * each partition, committed with the rows. So a kill at any instant loses nothing and counts
- * nothing twice.
+ * partitions done (their files are renamed into place before). While writing: the orders whose
+ * files are built, and the last order copied (committed with its rows). So a kill at any instant
+ * loses nothing and counts nothing twice.
  */
 import { closeSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { crashPoint } from '../../lib/crash.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 import type { Shard, StageContext, StageEvent } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
-import { workers } from '../../lib/workers.ts';
-import { clearCounts, finishCounts, loadTokens, saveCounts } from '../../storage/counts.ts';
+import { workers, type PoolJob } from '../../lib/workers.ts';
+import { clearCounts, copyNgrams, finishCounts, loadTokens, saveCounts } from '../../storage/counts.ts';
 import { loadStage, saveCheckpoint } from '../../storage/stages.ts';
 import { transferables, type ShardOptions } from './_shard.ts';
 import { runJob, type PoolMessage } from './_jobs.ts';
 import { CountMerger, type MergeState } from './_merge.ts';
 import type { ReduceJob, ReduceResult } from './_reduce.ts';
 import { BUCKETS, pruneRuns, runPath, runsDir, writeRun } from './_runfile.ts';
-import { writeNgrams, type WriteCursor } from './_write.ts';
+import { orderPath, type BuildJob, type BuildResult } from './_write.ts';
 import { planShards } from '../ingest/index.ts';
 import { runPaths } from '../../storage/run-paths.ts';
 
@@ -36,8 +38,6 @@ export interface RunCountOptions {
   checkpointMs?: number;
   /** Worker module, for tests that need a worker that crashes. */
   workerModule?: URL;
-  /** Rows per transaction of the write phase. */
-  writeBatchRows?: number;
 }
 
 export type CountPhase = 'count' | 'reduce' | 'write';
@@ -51,7 +51,10 @@ interface CountCheckpointRecord extends MergeState {
   partitions: number;
   /** Partitions reduced: their part files exist. */
   reduced: number[];
-  cursor: WriteCursor;
+  /** Orders whose files are built (count-runs/ngram-<n>.sqlite). */
+  built: number[];
+  /** Orders up to this one are copied into lmpipe.sqlite. */
+  copied: number;
 }
 
 const MIB = 1 << 20;
@@ -82,12 +85,12 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     throw new LmpipeError('STATE', `Expected ${resume.tokens} tokens in the database, found ${merger.tokenCount}; run again with --fresh`, { stage: 'count' });
   }
   if (resume && resume.phase !== 'count') merger.release();
-  const progress: Pick<CountCheckpointRecord, 'phase' | 'partitions' | 'reduced' | 'cursor'> = resume
-    ? { phase: resume.phase, partitions: resume.partitions, reduced: resume.reduced, cursor: resume.cursor }
-    : { phase: 'count', partitions: 0, reduced: [], cursor: { order: 2, taken: [] } };
+  const progress: Pick<CountCheckpointRecord, 'phase' | 'partitions' | 'reduced' | 'built' | 'copied'> = resume
+    ? { phase: resume.phase, partitions: resume.partitions, reduced: resume.reduced, built: resume.built, copied: resume.copied }
+    : { phase: 'count', partitions: 0, reduced: [], built: [], copied: 1 };
   const record = (): CountCheckpointRecord => ({ version: 2, ...merger.state, tokens: merger.tokenCount, ...progress });
   const save = () => saveCheckpoint(db, 'count', fingerprint, record());
-  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced) });
+  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), orders: new Set(progress.built) });
   // SQLite's page cache counts against the budget too: a quarter of it, at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
   db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, config.memoryMb * 256)))}`);
@@ -102,27 +105,17 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
       const jobs = Array.from({ length: progress.partitions }, (_, index) => index).filter((index) => !progress.reduced.includes(index))
         .map((index): ReduceJob => ({ index, path: runs, partitions: progress.partitions, shards: shards.length, order: config.order }));
       yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
-      for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { reduce: true }, module: options.workerModule })) {
+      for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule })) {
         progress.reduced.push(result.partition);
         save();
         yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
         if (signal.aborted) return;
       }
       if (signal.aborted) return;
-      Object.assign(progress, { phase: 'write', cursor: { order: 2, taken: new Array(progress.partitions).fill(0) } });
+      Object.assign(progress, { phase: 'write' });
       save();
     }
-    const writer = progress.partitions === 0 ? [] : writeNgrams(db, runs, {
-      order: config.order, partitions: progress.partitions, cursor: progress.cursor, batchRows: options.writeBatchRows,
-      checkpoint: (cursor) => ({ fingerprint, record: { ...record(), cursor } }),
-    });
-    if (progress.partitions > 0) yield { done: 0, unit: 'rows', data: { phase: 'write' } };
-    for (const { done, total } of writer) {
-      yield { done, total, unit: 'rows', data: { phase: 'write' } };
-      // A macrotask between batches, so that Ctrl-C's handler gets to run.
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      if (signal.aborted) return;
-    }
+    if (!(yield* _writePhase(ctx, { runs, progress, record, save, workerModule: options.workerModule }))) return;
   } finally {
     if (cacheSize !== undefined) db.exec(`PRAGMA cache_size = ${Number(cacheSize)}`);
   }
@@ -184,6 +177,41 @@ async function* _countPhase(
 }
 
 /**
+ * Builds the orders' files in the pool and copies each into lmpipe.sqlite as soon as it and the
+ * orders before it are built. Returns whether every order is copied (false after Ctrl-C).
+ */
+async function* _writePhase(
+  ctx: StageContext,
+  options: { runs: string; progress: Pick<CountCheckpointRecord, 'partitions' | 'built' | 'copied'>; record(): CountCheckpointRecord; save(): void; workerModule?: URL },
+): AsyncGenerator<StageEvent, boolean> {
+  const { config, db, fingerprint, signal } = ctx;
+  const { runs, progress, save } = options;
+  if (progress.partitions === 0) return true;
+  const orders = Array.from({ length: config.order - 1 }, (_, i) => i + 2);
+  const jobs = orders.filter((n) => n > progress.copied && !progress.built.includes(n))
+    .map((n): BuildJob => ({ index: n, path: runs, partitions: progress.partitions }));
+  const results = _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule })[Symbol.asyncIterator]();
+  try {
+    yield { done: progress.copied - 1, total: orders.length, unit: 'steps', data: { phase: 'write' } };
+    for (const n of orders.filter((order) => order > progress.copied)) {
+      if (!progress.built.includes(n)) {
+        const { value } = await results.next();
+        progress.built.push((value as BuildResult).order);
+        save();
+      }
+      copyNgrams(db, orderPath(runs, n), n, { fingerprint, record: { ...options.record(), copied: n } });
+      progress.copied = n;
+      rmSync(orderPath(runs, n), { force: true });
+      yield { done: n - 1, total: orders.length, unit: 'steps', data: { phase: 'write' } };
+      if (signal.aborted) return false;
+    }
+    return true;
+  } finally {
+    await results.return?.(undefined);
+  }
+}
+
+/**
  * Hash partitions for the reduce: a power of two, at least two per reducer (so they balance), and
  * enough that the reducers fit in half of --memory-mb. A reducer holds its sections of the runs
  * (run bytes / P) and about twice that in merged and sorted rows.
@@ -199,7 +227,7 @@ function _partitions(runs: string, shards: number, config: StageContext['config'
 }
 
 function _stateOf(record: CountCheckpointRecord): MergeState {
-  const { version: _version, tokens: _tokens, phase: _phase, partitions: _partitions, reduced: _reduced, cursor: _cursor, ...state } = record;
+  const { version: _version, tokens: _tokens, phase: _phase, partitions: _partitions, reduced: _reduced, built: _built, copied: _copied, ...state } = record;
   return state;
 }
 
@@ -224,11 +252,11 @@ function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
  * The stage's worker pool on `jobs`: --workers threads, this one included, never more than there
  * are jobs (The Time Machine is one shard), results in job order.
  */
-function _pool<R, J extends Shard | ReduceJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number }) {
+function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number }) {
   const threads = options.threads ?? Math.max(1, Math.min(ctx.config.workers, jobs.length));
   return workers<R, J>(jobs, {
     workers: threads, options: options.options, module: options.module ?? WORKER, stage: 'count', signal: ctx.signal, log: ctx.log,
-    recycled: options.recycled, inline: async (job) => (await runJob(job as PoolMessage)).result,
+    recycled: options.recycled, inline: async (job) => (await runJob(job as unknown as PoolMessage)).result,
   });
 }
 

@@ -32,15 +32,16 @@ export const runPath = (runs: string, shard: number) => join(runs, `shard-${Stri
 export const partPath = (runs: string, partition: number) => join(runs, `part-${String(partition).padStart(4, '0')}.bin`);
 
 /**
- * Makes `runs` hold only what a resume may reuse: the runs of shards below `shards` and the parts
- * in `parts`; temporary files of a killed write and everything else go.
+ * Makes `runs` hold only what a resume may reuse: the runs of shards below `shards`, the parts in
+ * `parts` and the order files in `orders`; temporary files of a killed write and the rest go.
  */
-export function pruneRuns(runs: string, keep: { shards: number; parts: ReadonlySet<number> }): void {
+export function pruneRuns(runs: string, keep: { shards: number; parts: ReadonlySet<number>; orders: ReadonlySet<number> }): void {
   mkdirSync(runs, { recursive: true });
   for (const name of readdirSync(runs)) {
     const run = /^shard-(\d+)\.run$/.exec(name);
     const part = /^part-(\d+)\.bin$/.exec(name);
-    if ((run && Number(run[1]) < keep.shards) || (part && keep.parts.has(Number(part[1])))) continue;
+    const order = /^ngram-(\d+)\.sqlite$/.exec(name);
+    if ((run && Number(run[1]) < keep.shards) || (part && keep.parts.has(Number(part[1]))) || (order && keep.orders.has(Number(order[1])))) continue;
     rmSync(join(runs, name), { force: true });
   }
 }

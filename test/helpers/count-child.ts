@@ -1,9 +1,8 @@
 /**
  * The process test/count-resume.test.ts kills: runs the count and vocab stages on a run directory
  * the way the runner does (skip when done, reset when the fingerprint changed, else resume), with
- * a checkpoint after every shard and a write batch of 64 rows, and a memory budget small enough for
- * dozens of partitions, printing one line per event (stage, done, phase) so that the test can aim
- * its kills. LMPIPE_CRASH_AT (lib/crash.ts) aims a kill at a crash point instead.
+ * a checkpoint after every shard and a memory budget small enough for dozens of partitions,
+ * printing one line per event (stage, done, phase) so that the test can aim its kills. LMPIPE_CRASH_AT (lib/crash.ts) aims a kill at a crash point instead.
  *
  *   node --import tsx test/helpers/count-child.ts DIR WORKERS INPUT...
  */
@@ -32,7 +31,7 @@ for (const stage of [countStage, vocabStage] as Stage[]) {
     forgetStage(db, stage.name);
   }
   const ctx: StageContext = { dir, db, config, fingerprint, signal: new AbortController().signal, log: () => {} };
-  const events = stage.name === 'count' ? runCount(ctx, { checkpointMs: 0, writeBatchRows: 64 }) : stage.run(ctx);
+  const events = stage.name === 'count' ? runCount(ctx, { checkpointMs: 0 }) : stage.run(ctx);
   for await (const event of events) process.stdout.write(`${stage.name} ${event.done} ${event.data?.phase ?? ''}\n`);
 }
 db.close();

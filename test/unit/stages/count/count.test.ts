@@ -74,7 +74,7 @@ t.test('sortByKey orders keys of any size as a comparison sort does; insertNgram
     const expected = [...distinct.values()].sort((a, b) => a.reduce((c, x, k) => c || x - b[k], 0));
     t.same(Array.from(sorted, (row) => Array.from(keys.subarray(row * order, row * order + order))), expected, `order ${order}, ids below ${range}`);
     const rows = { keys: Int32Array.from(Array.from(sorted, (row) => Array.from(keys.subarray(row * order, row * order + order))).flat()), counts: Float64Array.from({ length: size }, (_, i) => i + 1) };
-    insertNgrams(ctx.db, order, rows, { fingerprint: 'f', record: {} });
+    insertNgrams(ctx.db, order, rows);
     const columns = order === 3 ? 'w1, w2, w3' : 'w1, w2';
     const stored = ctx.db.prepare(`SELECT ${columns}, count FROM ngram${order}`).all().map((row) => Object.values(row).map(Number));
     t.same(stored, expected.map((key, i) => [...key, i + 1]), 'stored in key order with their counts');
