@@ -76,7 +76,7 @@ export const SETTINGS = {
   workers: { default: Math.max(1, availableParallelism()), check: integer(1, 256),
     doc: 'Count workers, this thread included (N workers start N-1 threads); one per core by default.' },
   memoryMb: { default: 1024, check: integer(16),
-    doc: 'Memory for in-memory counts before they are spilled to SQLite.' },
+    doc: 'Memory the count stage may use in all (workers, reducers, buffers, SQLite cache); more means fewer, larger partitions.' },
   shardMb: { default: 4, check: number(0, 4096, true),
     doc: 'Plain-text files are cut into shards of about this size, at line boundaries.' },
   checkpointSecs: { default: 30, check: number(0, 86400),

@@ -2,17 +2,18 @@
  * Count stage: raw text -> n-gram counts of orders 1..N in SQLite, and the corpus as token ids.
  *
  * Shards (files, or byte ranges cut at line ends) are read, tokenized and counted in a pool of
- * workers (pipeline/workers.ts, one per core by default, the main thread one of them, so
+ * workers (lib/workers.ts, one per core by default, the main thread one of them, so
  * `--workers 1` starts no thread), then merged strictly in shard order on the main thread
- * (stages/_count-merge.ts), so the result
- * never depends on the number of workers, on `--memory-mb`, or on kills and resumes:
+ * (stages/count/_merge.ts); their n-grams go through sorted runs, hash partitions and per-order
+ * files on disk (stages/count/_run.ts: count, reduce, write), so the result never depends on the
+ * number of workers, on `--memory-mb`, or on kills and resumes:
  *   - `tokens(id, token)`: every distinct token; ids in first-occurrence order over the corpus,
  *   - `ngram1..ngramN(w1.., count)`: counts of every n-gram inside a document (never across one),
  *   - `DIR/tokens.bin`: the corpus as Int32 little-endian `tokens.id`s, documents concatenated,
  *   - `meta`: tokenizer, order, lowercase, jsonField, inputs, tokens, documents, bytes,
  *     invalidUtf8, and total_n / distinct_n per order; indexes `ngram{n}_by_count`.
- * In-memory counts spill to SQLite (UPSERT) when they would pass `--memory-mb`, every 30 s, and at
- * the end; each spill is the checkpoint (stages/_count-run.ts).
+ * Temporary files live in DIR/count-runs/ (formats in stages/count/_runfile.ts) and are deleted
+ * when the stage is done.
  *
  * `count()` is the counting core on its own: TokenBatches (local ids) -> typed-array tables.
  */
