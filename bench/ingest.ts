@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../storage/driver.ts';
@@ -61,8 +61,9 @@ export async function benchIngest(file: string, options: IngestOptions = {}): Pr
         tokens: null, distinct: null, agrees: null, exitCode: r.exitCode,
         ...(r.exitCode === 0 ? parse(r.stdout) : { details: { stderr: r.stderr.slice(-2000) } }),
       };
-      if (repeat > 1) m.details = { ...m.details, allSeconds: r.allSeconds };
-      log(`  ${m.seconds.toFixed(1)} s, ${m.mbPerS.toFixed(2)} MB/s, peak RSS ${m.peakRssMb ?? '?'} MB${r.exitCode ? `, exit ${r.exitCode}` : ''}`);
+      m.details = { ...m.details, allSeconds: r.allSeconds, allCpuSeconds: r.allCpuSeconds, loadAverage: r.loadAverage };
+      log(`  ${m.seconds.toFixed(1)} s (all: ${r.allSeconds.map((x) => x.toFixed(1)).join(', ')}; CPU ${r.allCpuSeconds.map((x) => x?.toFixed(1)).join(', ')}), ` +
+        `${m.mbPerS.toFixed(2)} MB/s, peak RSS ${m.peakRssMb ?? '?'} MB, load ${r.loadAverage.map((x) => x.toFixed(1)).join(', ')}${r.exitCode ? `, exit ${r.exitCode}` : ''}`);
       results.push(m);
       return m;
     };
@@ -106,6 +107,8 @@ export interface CountStageTimes {
    * the counts to SQLite and the indexes (the progress events come one per merged shard).
    */
   steadyMbPerS: number;
+  /** Seconds in each phase of the count stage (count, reduce, write), from the progress events. */
+  phaseSeconds: Record<string, number>;
 }
 
 /** Reads the count stage's times from the JSON events of `run-pipeline --json`. */
@@ -113,11 +116,17 @@ export function countStageTimes(stdout: string): CountStageTimes {
   const events = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
   const count = events.filter((event) => event.stage === 'count');
   const at = (state: string) => Date.parse(count.find((event) => event.type === 'stage' && event.state === state)?.time);
-  const progress = count.filter((event) => event.type === 'progress' && event.total > 0);
+  const progress = count.filter((event) => event.type === 'progress' && event.total > 0 && event.unit === 'bytes');
   const first = progress.find((event) => event.done >= 0.25 * event.total);
   const last = progress.find((event) => event.done >= 0.9 * event.total);
   const steady = first && last && last.elapsed > first.elapsed ? (last.done - first.done) / 1e6 / (last.elapsed - first.elapsed) : NaN;
-  return { countStageSeconds: (at('done') - at('start')) / 1000, steadyMbPerS: steady };
+  const phaseSeconds: Record<string, number> = {};
+  const starts = count.filter((event, i, all) => event.type === 'progress' && event.data?.phase && event.data.phase !== all[i - 1]?.data?.phase);
+  starts.forEach((event, i) => {
+    const end = i + 1 < starts.length ? Date.parse(starts[i + 1].time) : at('done');
+    phaseSeconds[event.data.phase] = (phaseSeconds[event.data.phase] ?? 0) + (end - Date.parse(event.time)) / 1000;
+  });
+  return { countStageSeconds: (at('done') - at('start')) / 1000, steadyMbPerS: steady, phaseSeconds };
 }
 
 function _lmpipeCounts(path: string, order: number): Partial<Measurement> {
@@ -132,21 +141,32 @@ function _lmpipeCounts(path: string, order: number): Partial<Measurement> {
   }
 }
 
-/** Best of `repeat` runs; stops at the first failure. */
-async function _fastest(argv: string[], repeat: number, timeoutS: number): Promise<RunResult & { allSeconds: number[] }> {
-  const allSeconds: number[] = [];
+interface Runs {
+  allSeconds: number[];
+  allCpuSeconds: Array<number | null>;
+  /** The 1-minute load average as each run started. */
+  loadAverage: number[];
+}
+
+/** Best of `repeat` runs (peak RSS: the highest of all); stops at the first failure. */
+async function _fastest(argv: string[], repeat: number, timeoutS: number): Promise<RunResult & Runs> {
+  const runs: Runs = { allSeconds: [], allCpuSeconds: [], loadAverage: [] };
   let best: RunResult | undefined;
   for (let i = 0; i < repeat; i++) {
+    runs.loadAverage.push(loadavg()[0]);
     const r = await measure(argv, timeoutS);
-    allSeconds.push(r.seconds);
-    if (r.exitCode !== 0) return { ...r, allSeconds };
+    runs.allSeconds.push(r.seconds);
+    runs.allCpuSeconds.push(r.cpuSeconds);
+    if (r.exitCode !== 0) return { ...r, ...runs };
     if (!best || r.seconds < best.seconds) best = { ...r, peakRssMb: Math.max(r.peakRssMb ?? 0, best?.peakRssMb ?? 0) || null };
+    else best.peakRssMb = Math.max(r.peakRssMb ?? 0, best.peakRssMb ?? 0) || null;
   }
-  return { ...best!, allSeconds };
+  return { ...best!, ...runs };
 }
 
 export interface RunResult {
   seconds: number;
+  cpuSeconds: number | null;
   peakRssMb: number | null;
   exitCode: number;
   stdout: string;
@@ -174,12 +194,18 @@ export async function measure(argv: string[], timeoutS: number): Promise<RunResu
   const seconds = (performance.now() - started) / 1000;
   if (poll) clearInterval(poll);
   let peakKb: number | null = polled || null;
+  let cpuSeconds: number | null = null;
   if (useTime && existsSync(timeFile)) {
-    const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(readFileSync(timeFile, 'utf8'));
+    const report = readFileSync(timeFile, 'utf8');
+    const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
     peakKb = match ? Number(match[1]) : null;
+    // CPU seconds (user + system, all threads): what the work cost, whatever else ran on the machine.
+    const user = /User time \(seconds\): ([\d.]+)/.exec(report);
+    const system = /System time \(seconds\): ([\d.]+)/.exec(report);
+    cpuSeconds = user && system ? Number(user[1]) + Number(system[1]) : null;
     rmSync(timeFile, { force: true });
   }
-  return { seconds, peakRssMb: peakKb === null ? null : Math.round(peakKb / 1024), exitCode, stdout: stdout.join(''), stderr: stderr.join('') };
+  return { seconds, cpuSeconds, peakRssMb: peakKb === null ? null : Math.round(peakKb / 1024), exitCode, stdout: stdout.join(''), stderr: stderr.join('') };
 }
 
 function _vmHwmKb(pid: number | undefined): number {

@@ -91,19 +91,29 @@ function describeMachine() {
 function ingestTable(results: Measurement[]): string {
   const python = results.find((m) => m.name.startsWith('Python') && m.exitCode === 0);
   const ceiling = results.find((m) => m.name.includes('ceiling') && m.exitCode === 0);
+  const median = (m: Measurement) => {
+    const all = [...((m.details?.allSeconds as number[] | undefined) ?? [m.seconds])].sort((a, b) => a - b);
+    return all.length % 2 ? all[(all.length - 1) / 2] : (all[all.length / 2 - 1] + all[all.length / 2]) / 2;
+  };
+  const cpu = (m: Measurement) => ((m.details?.allCpuSeconds as Array<number | null> | undefined) ?? []).filter((x) => x !== null).map((x) => x!.toFixed(1)).join(', ');
   const rows = results.map((m) => {
     const failed = m.exitCode !== 0 ? ` (failed, exit ${m.exitCode})` : m.agrees === false ? ' (counts differ from Python!)' : '';
-    return `| ${m.name}${failed} | ${m.mbPerS.toFixed(2)} | ${python ? (m.mbPerS / python.mbPerS).toFixed(2) + '×' : '–'} | ${ceiling ? Math.round((100 * m.mbPerS) / ceiling.mbPerS) + '%' : '–'} | ${m.peakRssMb ?? '?'} MB |`;
+    const versus = (value: number, baseline?: number) => (baseline ? (baseline / value).toFixed(2) + '×' : '–');
+    return `| ${m.name}${failed} | ${m.mbPerS.toFixed(2)} | ${versus(m.seconds, python?.seconds)} | ${median(m).toFixed(1)} | ${python ? versus(median(m), median(python)) : '–'} | ` +
+      `${ceiling ? Math.round((100 * m.mbPerS) / ceiling.mbPerS) + '%' : '–'} | ${cpu(m)} | ${m.peakRssMb ?? '?'} MB |`;
   });
   if (python?.details?.countSeconds) {
     const mbPerS = python.mbPerS * (python.seconds / Number(python.details.countSeconds));
-    rows.push(`| Python Counter, counting only (no write, no start-up) | ${mbPerS.toFixed(2)} | – | – | – |`);
+    rows.push(`| Python Counter, counting only (no write, no start-up) | ${mbPerS.toFixed(2)} | – | – | – | – | – | – |`);
   }
-  const stages = results.filter((m) => m.details?.countStageSeconds !== undefined).map((m) =>
-    `| ${m.name} | ${Number(m.details!.countStageSeconds).toFixed(1)} | ${Number(m.details!.steadyMbPerS).toFixed(1)} |`);
+  const stages = results.filter((m) => m.details?.countStageSeconds !== undefined).map((m) => {
+    const phases = (m.details!.phaseSeconds ?? {}) as Record<string, number>;
+    return `| ${m.name} | ${Number(m.details!.countStageSeconds).toFixed(1)} | ${['count', 'reduce', 'write'].map((p) => (phases[p] ?? NaN).toFixed(1)).join(' / ')} | ${Number(m.details!.steadyMbPerS).toFixed(1)} |`;
+  });
   return [
-    '| ingest (d2l-word, 1..3-grams) | MB/s | vs Python | of ceiling | peak RSS |', '|---|---:|---:|---:|---:|', ...rows, '',
-    '| lmpipe | count stage s | steady MB/s |', '|---|---:|---:|', ...stages,
+    '| ingest (d2l-word, 1..3-grams) | MB/s (fastest) | vs Python | median s | vs Python (medians) | of ceiling | CPU s (each run) | peak RSS |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|', ...rows, '',
+    '| lmpipe (fastest run) | count stage s | count / reduce / write s | steady MB/s |', '|---|---:|---:|---:|', ...stages,
   ].join('\n');
 }
 
