@@ -119,7 +119,8 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   } finally {
     if (cacheSize !== undefined) db.exec(`PRAGMA cache_size = ${Number(cacheSize)}`);
   }
-  _finish(ctx, merger, record());
+  // The finished record says what was counted, not how: partitions and jobs depend on --workers.
+  _finish(ctx, merger, { version: 2, ...merger.state, tokens: merger.tokenCount });
   rmSync(runs, { recursive: true, force: true });
 }
 
@@ -278,7 +279,7 @@ function _writeAll(fd: number, bytes: Uint8Array): void {
   for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset, bytes.length - offset);
 }
 
-function _finish(ctx: StageContext, merger: CountMerger, record: CountCheckpointRecord): void {
+function _finish(ctx: StageContext, merger: CountMerger, record: object): void {
   const { config, db, fingerprint } = ctx;
   const state = merger.state;
   const meta: Record<string, string> = {

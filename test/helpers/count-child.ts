@@ -1,8 +1,9 @@
 /**
- * The process test/count-resume.test.ts kills: runs the count and vocab stages on a run directory
+ * The process test/e2e/count-phases.test.ts kills: runs the count and vocab stages on a run directory
  * the way the runner does (skip when done, reset when the fingerprint changed, else resume), with
  * a checkpoint after every shard and a memory budget small enough for dozens of partitions,
- * printing one line per event (stage, done, phase) so that the test can aim its kills. LMPIPE_CRASH_AT (lib/crash.ts) aims a kill at a crash point instead.
+ * printing one line per event (stage, done, phase). The test aims its kills with LMPIPE_CRASH_AT
+ * (lib/crash.ts).
  *
  *   node --import tsx test/helpers/count-child.ts DIR WORKERS INPUT...
  */
