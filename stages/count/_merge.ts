@@ -53,6 +53,8 @@ export class CountMerger {
   private savedTokens: number;
   /** Unigram counts merged since the last flush. */
   private unigrams = new UnigramCounts();
+  /** Per order, the buffer the last shard's run rows are in (see runRows). */
+  private runBuffers: Int32Array[] = [];
 
   constructor(order: number, options: { tokens?: readonly string[]; state?: MergeState } = {}) {
     this.order = order;
@@ -84,12 +86,13 @@ export class CountMerger {
     this.dictionaries.clear();
     this.tokenHashes = new Int32Array(0);
     this.unigrams = new UnigramCounts(16);
+    this.runBuffers = [];
   }
 
   /**
    * Merges one shard (the next in index order). Returns its stream in global ids, in pieces (the
    * ' ' across the cut, then the shard's own stream, remapped in place), and its run: `run[n]`
-   * holds order n's rows.
+   * holds order n's rows, valid until the next merge.
    */
   merge(shard: Shard, counts: ShardCounts): { pieces: Int32Array[]; run: Int32Array[] } {
     const state = this.state;
@@ -179,7 +182,11 @@ export class CountMerger {
     const hashes = counts.hashes[n - 1];
     const values = counts.counts[n - 1];
     const stride = n + 2;
-    const rows = new Int32Array((values.length + across.length) * stride);
+    const length = (values.length + across.length) * stride;
+    // One buffer per order, reused from shard to shard: a fresh 20-30 MB a shard was garbage that
+    // the collector let pile up to hundreds of MB on a 1 GB corpus.
+    if (this.runBuffers[n] === undefined || this.runBuffers[n].length < length) this.runBuffers[n] = new Int32Array(Math.ceil(length * 1.25));
+    const rows = this.runBuffers[n].subarray(0, length);
     across.sort((a, b) => (a.hash >>> 0) - (b.hash >>> 0));
     let total = 0;
     for (let row = 0, next = 0, out = 0; out < rows.length; out += stride) {
