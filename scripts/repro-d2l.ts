@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { resolveConfig, type Config } from '../pipeline/config.ts';
 import { findCorpus } from '../lib/data-hub.ts';
 import { describeFailure } from '../lib/errors.ts';
+import { interruptSignal } from '../lib/interrupt.ts';
 import { createReporter } from '../pipeline/progress.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import { countStage } from '../stages/count/index.ts';
@@ -39,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
   });
   const started = Date.now();
   const reporter = createReporter({ plainEvery: 30 });
-  const { db } = await runPipeline(config, { stages: [countStage, vocabStage, encodeStage, trainStage, sampleStage], reporter, signal: _interrupt() });
+  const { db } = await runPipeline(config, { stages: [countStage, vocabStage, encodeStage, trainStage, sampleStage], reporter, signal: interruptSignal().signal });
   try {
     const seconds = (Date.now() - started) / 1000;
     const run = String(loadStage(db, 'train')!.checkpoint.run);
@@ -71,12 +72,6 @@ function _longestVerbatimPrefix(sample: string, text: string): number {
   let length = 0;
   while (length < sample.length && text.includes(sample.slice(0, length + 1))) length++;
   return length;
-}
-
-function _interrupt(): AbortSignal {
-  const controller = new AbortController();
-  process.on('SIGINT', () => (controller.signal.aborted ? process.exit(130) : controller.abort()));
-  return controller.signal;
 }
 
 main(process.argv.slice(2)).catch((error) => {

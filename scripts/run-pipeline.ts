@@ -13,6 +13,7 @@ import { parseArgs, describeSettings } from '../pipeline/cli.ts';
 import { resolveConfig, type Config } from '../pipeline/config.ts';
 import { findCorpus } from '../lib/data-hub.ts';
 import { describeFailure, EXIT_CODES, LmpipeError } from '../lib/errors.ts';
+import { interruptSignal } from '../lib/interrupt.ts';
 import { createReporter } from '../pipeline/progress.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import { describeStatus } from '../pipeline/status.ts';
@@ -47,19 +48,6 @@ async function resolveInputs(config: Config): Promise<string[]> {
   return config.input.map((path) => (path === '-' ? path : resolve(path)));
 }
 
-/** First Ctrl-C: stop at the next safe point. Second: leave at once (the last checkpoint still holds). */
-function interruptSignal(): AbortSignal {
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED);
-    process.stderr.write('\nStopping at the next safe point (Ctrl-C again to quit now)...\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return controller.signal;
-}
-
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   if (args.help) return void process.stdout.write(USAGE + '\n');
@@ -70,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
   config.input = await resolveInputs(config);
   const reporter = createReporter({ quiet: config.quiet, json: config.json });
   const started = Date.now();
-  const { db } = await runPipeline(config, { stages: STAGES, reporter, signal: interruptSignal() });
+  const { db } = await runPipeline(config, { stages: STAGES, reporter, signal: interruptSignal({ onStop: () => process.stderr.write('\nStopping at the next safe point (Ctrl-C again to quit now)...\n') }).signal });
   try {
     const report = existsSync(config.out) ? writeReport(config.out, db) : undefined;
     const summary = readSummary(db);
