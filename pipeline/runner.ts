@@ -1,7 +1,10 @@
 /**
  * The runner: composes the stages in order, skipping a finished stage whose fingerprint (settings,
  * inputs and upstream fingerprints) is unchanged, resuming a partly done one from its checkpoint,
- * and redoing a stage and everything downstream when something it depends on changed.
+ * and redoing a stage and everything downstream when something it depends on changed. A stage
+ * that runs invalidates every stage after it at once, those past --until included, so no later
+ * stage stays "done" on results made from the old ones. A stage whose own settings changed in a
+ * way it can build on (train: more epochs) continues from its checkpoint instead of starting over.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -25,6 +28,8 @@ export interface StagePlan {
   fingerprint: string;
   /** settings and inputs as recorded, to explain a redo. */
   basis: Record<string, unknown>;
+  /** The fingerprint of the stage before (its own covers it). */
+  upstream: string;
 }
 
 export const databasePath = (dir: string) => join(dir, 'lmpipe.sqlite');
@@ -44,17 +49,31 @@ export async function planStages(stages: Stage[], config: Config): Promise<Stage
   for (const stage of stages) {
     const basis = { settings: stage.settings(config), inputs: stage.inputs ? await stage.inputs(config) : null };
     const fingerprint = sha256(JSON.stringify({ stage: stage.name, ...basis, upstream })).slice(0, 16);
-    plans.push({ stage, fingerprint, basis });
+    plans.push({ stage, fingerprint, basis, upstream });
     upstream = fingerprint;
   }
   return plans;
 }
 
+type RecordedBasis = { settings: unknown; inputs: unknown; upstream?: string };
+
+const recordedBasis = (db: Database, stage: Stage): RecordedBasis | undefined => {
+  const recorded = getMeta(db, `basis:${stage.name}`);
+  return recorded ? (JSON.parse(recorded) as RecordedBasis) : undefined;
+};
+
+/** What a stage whose own settings alone changed can continue with ("epochs 30 -> 40"); undefined: redo. */
+function continuation(db: Database, plan: StagePlan): string | undefined {
+  const before = recordedBasis(db, plan.stage);
+  if (!before || !plan.stage.continues || before.upstream !== plan.upstream) return undefined;
+  if (JSON.stringify(before.inputs) !== JSON.stringify(plan.basis.inputs)) return undefined;
+  return plan.stage.continues(before.settings, plan.basis.settings);
+}
+
 /** Which top-level keys of the recorded basis differ from now: "settings.order, inputs". */
 function explainChange(db: Database, plan: StagePlan): string {
-  const recorded = getMeta(db, `basis:${plan.stage.name}`);
-  if (!recorded) return 'an earlier stage changed';
-  const before = JSON.parse(recorded) as Record<string, Record<string, unknown> | null>;
+  const before = recordedBasis(db, plan.stage) as Record<string, Record<string, unknown> | null> | undefined;
+  if (!before) return 'an earlier stage changed';
   const changed: string[] = [];
   for (const part of ['settings', 'inputs'] as const) {
     const old = before[part];
@@ -95,7 +114,8 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     const ran: StageName[] = [];
     const skipped: StageName[] = [];
     let upstreamRan = false;
-    for (const plan of plans.slice(0, until + 1)) {
+    const invalidated = new Set<StageName>();
+    for (const [index, plan] of plans.slice(0, until + 1).entries()) {
       const { stage, fingerprint } = plan;
       const record = loadStage(db, stage.name);
       if (record?.state === 'done' && record.fingerprint === fingerprint) {
@@ -103,13 +123,24 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
         skipped.push(stage.name);
         continue;
       }
-      if (record && record.fingerprint !== fingerprint) {
+      const continued = record && record.fingerprint !== fingerprint && !upstreamRan ? continuation(db, plan) : undefined;
+      if (continued) {
+        reporter.stage(stage.name, 'start', `continuing from its checkpoint: ${continued}`);
+      } else if (record && record.fingerprint !== fingerprint) {
         reporter.stage(stage.name, 'redo', upstreamRan ? 'an earlier stage changed' : explainChange(db, plan));
         resetStage(db, config.out, stage);
+      } else if (!record && invalidated.has(stage.name)) {
+        reporter.stage(stage.name, 'redo', 'an earlier stage changed');
       } else {
         reporter.stage(stage.name, 'start', record ? 'resuming from its checkpoint' : undefined);
       }
-      setMeta(db, `basis:${stage.name}`, JSON.stringify(plan.basis));
+      // Results downstream were made from this stage's old output: none of them holds any more.
+      for (const later of plans.slice(index + 1).reverse()) {
+        if (!loadStage(db, later.stage.name)) continue;
+        resetStage(db, config.out, later.stage);
+        invalidated.add(later.stage.name);
+      }
+      setMeta(db, `basis:${stage.name}`, JSON.stringify({ ...plan.basis, upstream: plan.upstream }));
       const ctx = { dir: config.out, db, config, fingerprint, signal, log: (m: string) => reporter.log(m, stage.name) };
       for await (const event of stage.run(ctx)) reporter.progress(stage.name, event);
       if (signal.aborted) throw interrupted(stage.name);

@@ -96,6 +96,12 @@ export interface Stage {
   /** Extra inputs to fingerprint, e.g. input file paths, sizes and mtimes. */
   inputs?(config: Config): Promise<unknown>;
   run(ctx: StageContext): AsyncIterable<StageEvent>;
+  /**
+   * Given the settings recorded at the stage's last run and the settings now (inputs and upstream
+   * unchanged), says what changed when the stage can continue from its checkpoint rather than start
+   * over ("epochs 30 -> 40"), or undefined for a redo.
+   */
+  continues?(before: unknown, now: unknown): string | undefined;
   /** Deletes the stage's outputs and checkpoint, so that `run` starts from nothing. */
   reset(ctx: Pick<StageContext, 'dir' | 'db'>): void;
 }

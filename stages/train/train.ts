@@ -24,7 +24,7 @@ import { loadEncoded } from '../encode.ts';
 import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, type ModelShape, type Params } from './model.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
-  checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, type TrainState,
+  checkpointPath, disposeTraining, loadTraining, moreEpochs, saveTraining, startTraining, trainSettings, type TrainState,
 } from './state.ts';
 
 export const trainStage: Stage = {
@@ -33,6 +33,7 @@ export const trainStage: Stage = {
   produces: 'metrics and runs tables; DIR/checkpoints/train.ckpt (parameters, optimizer, sampler and generator state)',
   checkpoint: 'DIR/checkpoints/train.ckpt every --checkpoint-every steps and at each epoch end; step and epoch in the stages table',
   settings: trainSettings,
+  continues: moreEpochs,
   run: train,
   reset: ({ dir, db }) => {
     rmSync(checkpointPath(dir), { force: true });
