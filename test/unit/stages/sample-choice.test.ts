@@ -79,3 +79,12 @@ t.test('sample() with topP draws from the smallest most likely set holding p, af
   const both = shares((await sample(dir, { prefix: 'a', length: 4000, temperature: 2, topK: 2, topP: 0.7, seed: 2, backend: 'cpu' })).text);
   t.ok(both.c === 0 && Math.abs(both.a - weights[4] / (weights[4] + weights[5])) < 0.03, 'top-p is taken of the top-k');
 });
+
+t.test('sample() refuses a model trained on another vocabulary', async (t) => {
+  const dir = runDir(t, [0, 0, 0, 0, 0.4, 0.3, 0.2, 0.1]);
+  const { openRunDatabase } = await import('../../../storage/schema.ts');
+  const db = openRunDatabase(join(dir, 'lmpipe.sqlite'));
+  db.prepare("UPDATE vocab SET token = 'z' WHERE token = 'd'").run();
+  db.close();
+  await t.rejects(sample(dir, { prefix: 'a', length: 3, backend: 'cpu' }), { code: 'STATE', stage: 'sample', message: /Expected the model's vocabulary \(hash \w+\), got \w+ in the vocab table/ });
+});
