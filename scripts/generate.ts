@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { describeFailure } from '../lib/errors.ts';
+import { endQuietlyOnClosedPipe } from '../lib/closed-pipe.ts';
 import { DEFAULTS } from '../pipeline/config.ts';
 import { sample } from '../stages/sample.ts';
 import type { BackendChoice } from '../stages/train/index.ts';
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<void> {
   process.stdout.write(result.text + '\n');
 }
 
+endQuietlyOnClosedPipe();
 main(process.argv.slice(2)).catch((error) => {
   const { line, exitCode } = describeFailure(error);
   process.stderr.write(line + '\n');

@@ -14,6 +14,7 @@ import { QUERY_COMMANDS } from '../analysis/query/index.ts';
 import { openQueryDatabase } from '../storage/open-readonly.ts';
 import { queries } from '../storage/queries.ts';
 import { describeFailure } from '../lib/errors.ts';
+import { endQuietlyOnClosedPipe } from '../lib/closed-pipe.ts';
 
 export interface QueryIo {
   stdout(text: string): void;
@@ -58,4 +59,7 @@ const isMain = (globalThis as { Deno?: unknown }).Deno !== undefined
   ? (import.meta as { main?: boolean }).main === true
   : process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 
-if (isMain) process.exitCode = await query(process.argv.slice(2));
+if (isMain) {
+  endQuietlyOnClosedPipe();
+  process.exitCode = await query(process.argv.slice(2));
+}

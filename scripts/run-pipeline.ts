@@ -14,6 +14,7 @@ import { resolveConfig, type Config } from '../pipeline/config.ts';
 import { findCorpus } from '../lib/data-hub.ts';
 import { describeFailure, EXIT_CODES, LmpipeError } from '../lib/errors.ts';
 import { interruptSignal } from '../lib/interrupt.ts';
+import { endQuietlyOnClosedPipe } from '../lib/closed-pipe.ts';
 import { createReporter } from '../pipeline/progress.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import { describeStatus } from '../pipeline/status.ts';
@@ -72,6 +73,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+endQuietlyOnClosedPipe();
 main(process.argv.slice(2)).catch((error: unknown) => {
   const { line, exitCode } = describeFailure(error);
   process.stderr.write(line + '\n');
