@@ -7,7 +7,6 @@
  * way it can build on (train: more epochs) continues from its checkpoint instead of starting over.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Database } from '../storage/driver.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { forgetStage, getMeta, loadStage, setMeta } from '../storage/stages.ts';
@@ -16,6 +15,7 @@ import { LmpipeError } from '../lib/errors.ts';
 import { acquireLock } from './lock.ts';
 import type { Reporter } from './progress.ts';
 import type { Stage, StageName } from './types.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 export interface RunOptions {
   stages: Stage[];
@@ -32,7 +32,7 @@ export interface StagePlan {
   upstream: string;
 }
 
-export const databasePath = (dir: string) => join(dir, 'lmpipe.sqlite');
+export const databasePath = (dir: string) => runPaths(dir).database;
 
 /** Stage index for a name or alias ('read', 'tokenize' mean count). */
 export function stageIndex(name: string): number {

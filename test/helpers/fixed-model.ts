@@ -2,16 +2,16 @@
  * A run directory whose model ignores its input: W_q = 0 and b_q = log p, so every step's output
  * distribution is exactly p over `vocab` (d2l-char by default). For tests of generation.
  */
-import { join } from 'node:path';
 import { writeCheckpoint } from '../../lib/checkpoint.ts';
 import { vocabHash } from '../../storage/encoded.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 import { setMeta } from '../../storage/stages.ts';
 import { checkpointPath, paramSpecs, type ModelShape } from '../../stages/train/index.ts';
 
 export function fixedModel(dir: string, p: number[], options: { vocab?: string[]; tokenizer?: string } = {}): void {
   const { vocab = ['<unk>', ' ', 'a', 'b', 'c'], tokenizer = 'd2l-char' } = options;
-  const db = openRunDatabase(join(dir, 'lmpipe.sqlite'));
+  const db = openRunDatabase(runPaths(dir).database);
   vocab.forEach((token, id) => db.prepare('INSERT INTO vocab VALUES (?, ?, 0)').run(id, token));
   setMeta(db, 'tokenizer', tokenizer);
   const data = { vocabSize: vocab.length, vocabHash: vocabHash(db) };
