@@ -62,6 +62,8 @@ export interface StageEvent {
   unit: 'bytes' | 'tokens' | 'steps' | 'epochs' | 'rows';
   /** A line worth showing as is, e.g. "epoch 3: train ppl 8.1, valid ppl 9.0". */
   message?: string;
+  /** Shown at the end of the live progress line, e.g. "epoch 3/30  loss 2.314". */
+  detail?: string;
   /** Machine-readable extras for --json (e.g. {epoch, loss, perplexity}). */
   data?: Record<string, unknown>;
 }

@@ -85,7 +85,10 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
           yield { done: s.step, unit: 'steps', message: `checkpoint at step ${s.step} (epoch ${s.sampler.epoch + 1}, loss ${loss.toFixed(3)})` };
         } else if (performance.now() - lastEvent > 1000) {
           lastEvent = performance.now();
-          yield { done: batch.index + 1, total: epoch.size, unit: 'steps', data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
+          // Steps of the whole stage: this epoch's end, plus the epochs after it at this epoch's size.
+          const total = s.step + (epoch.size - batch.index - 1) + (config.epochs - s.sampler.epoch - 1) * epoch.size;
+          const detail = `epoch ${s.sampler.epoch + 1}/${config.epochs}  loss ${loss.toFixed(3)}`;
+          yield { done: s.step, total, unit: 'steps', detail, data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
         }
       }
       const rows = finishEpoch(s, encoded.valid, config);
