@@ -24,6 +24,8 @@ import { readText } from './_read-text.ts';
 export interface ReadReport {
   invalidUtf8: number;
   skippedRecords: number;
+  /** The fields of the first record skipped (to say what --json-field could be). */
+  skippedFields?: string[];
 }
 
 export interface ReadOptions {
@@ -58,13 +60,14 @@ export async function* read(
     const inner = innerFormat(shard);
     if (inner === 'json' || inner === 'jsonl') {
       const reopen = () => openBytes(shard);
-      const records = { skippedRecords: 0, invalidUtf8: 0 };
+      const records: ReadReport = { skippedRecords: 0, invalidUtf8: 0 };
       try {
         yield* readJson(reopen(), { source: shard.path, lines: inner === 'jsonl', jsonField, report: records, signal, reopen });
       } finally {
         if (report) {
           report.invalidUtf8 += records.invalidUtf8;
           report.skippedRecords += records.skippedRecords;
+          report.skippedFields ??= records.skippedFields;
         }
       }
     } else {
