@@ -111,6 +111,14 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     if (from >= 0) {
       for (const plan of plans.slice(from).reverse()) resetStage(db, config.out, plan.stage);
     }
+    const current = (name: StageName) => {
+      const record = loadStage(db, name);
+      return record?.state === 'done' && record.fingerprint === plans.find((plan) => plan.stage.name === name)?.fingerprint;
+    };
+    const checkFrom = async (first: number) => {
+      for (const plan of plans.slice(first, until + 1)) await plan.stage.check?.({ config, db, current });
+    };
+    await checkFrom(0);
     const ran: StageName[] = [];
     const skipped: StageName[] = [];
     let upstreamRan = false;
@@ -121,6 +129,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       if (record?.state === 'done' && record.fingerprint === fingerprint) {
         reporter.stage(stage.name, 'skip');
         skipped.push(stage.name);
+        await checkFrom(index + 1);
         continue;
       }
       const continued = record && record.fingerprint !== fingerprint && !upstreamRan ? continuation(db, plan) : undefined;
@@ -150,6 +159,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       reporter.stage(stage.name, 'done');
       ran.push(stage.name);
       upstreamRan = true;
+      await checkFrom(index + 1);
     }
     return { ran, skipped, db };
   } catch (error) {

@@ -83,6 +83,11 @@ export interface StageContext {
   log(message: string): void;
 }
 
+export interface StageCheckContext extends Pick<StageContext, 'config' | 'db'> {
+  /** Whether a stage's results in the database are this run's (done, with its fingerprint). */
+  current(stage: StageName): boolean;
+}
+
 /**
  * A runner-level stage. `run` resumes from the stage's own checkpoint (storage/stages.ts) when one
  * exists for the same fingerprint, commits progress atomically, and marks the stage done at the end.
@@ -97,6 +102,11 @@ export interface Stage {
   settings(config: Config): unknown;
   /** Extra inputs to fingerprint, e.g. input file paths, sizes and mtimes. */
   inputs?(config: Config): Promise<unknown>;
+  /**
+   * Refuses settings that would fail this stage, before any stage runs and again after each stage
+   * (a check may need what an earlier stage made, as train needs the corpus length from count).
+   */
+  check?(ctx: StageCheckContext): void | Promise<void>;
   run(ctx: StageContext): AsyncIterable<StageEvent>;
   /**
    * Given the settings recorded at the stage's last run and the settings now (inputs and upstream

@@ -69,6 +69,10 @@ export const sampleStage: Stage = {
   produces: 'a row in the samples table',
   checkpoint: 'none: generation takes well under a second and is repeated whole',
   settings: (config) => ({ prefix: config.prefix, sampleLength: config.sampleLength, temperature: config.temperature, seed: config.seed }),
+  check: ({ config }) => {
+    if (tokenizeText(config.prefix, { tokenizer: config.tokenizer, lowercase: config.lowercase }).length > 0) return;
+    throw new TypeError(`Expected \`--prefix\` to hold at least one token of --tokenizer ${config.tokenizer}, got \`${config.prefix}\``);
+  },
   run: runSample,
   reset: ({ db }) => clearSamples(db),
 };

@@ -18,9 +18,9 @@ import type { Config } from '../../pipeline/config.ts';
 import type { Rng } from '../../lib/rng.ts';
 import type { Stage, StageContext, StageEvent } from '../../pipeline/types.ts';
 import { clearRuns, recordRun, saveMetrics, type MetricRow } from '../../storage/metrics.ts';
-import { markDone, saveCheckpoint } from '../../storage/stages.ts';
-import { batches, evalBatches, type Minibatch } from './batches.ts';
-import { loadEncoded } from '../encode.ts';
+import { getMeta, markDone, saveCheckpoint } from '../../storage/stages.ts';
+import { batches, checkCorpusLength, evalBatches, type Minibatch } from './batches.ts';
+import { loadEncoded, splitSizes } from '../encode.ts';
 import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, type ModelShape, type Params } from './model.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
@@ -34,6 +34,14 @@ export const trainStage: Stage = {
   checkpoint: 'DIR/checkpoints/train.ckpt every --checkpoint-every steps and at each epoch end; step and epoch in the stages table',
   settings: trainSettings,
   continues: moreEpochs,
+  check: async ({ config, db, current }) => {
+    // An optional backend that is not installed fails now, not after counting and encoding.
+    if (config.backend === 'tensorflow' || config.backend === 'tensorflow-gpu') await backend(config.backend);
+    if (current('count')) {
+      const { train } = splitSizes(Number(getMeta(db, 'total_1') ?? 0), config);
+      checkCorpusLength(train, { sampler: config.sampler, batchSize: config.batch, steps: config.steps });
+    }
+  },
   run: train,
   reset: ({ dir, db }) => {
     rmSync(checkpointPath(dir), { force: true });
