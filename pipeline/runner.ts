@@ -75,6 +75,7 @@ function explainChange(db: Database, plan: StagePlan): string {
   const before = recordedBasis(db, plan.stage) as Record<string, Record<string, unknown> | null> | undefined;
   if (!before) return 'an earlier stage changed';
   const changed: string[] = [];
+  let rereadStdin = false;
   for (const part of ['settings', 'inputs'] as const) {
     const old = before[part];
     const now = plan.basis[part] as Record<string, unknown> | null;
@@ -83,11 +84,15 @@ function explainChange(db: Database, plan: StagePlan): string {
       for (const key of new Set([...Object.keys(old), ...Object.keys(now)])) {
         if (JSON.stringify(old[key]) !== JSON.stringify(now[key])) changed.push(`${part === 'settings' ? '' : 'input '}${key}`);
       }
+    } else if (part === 'inputs' && JSON.stringify(now).includes('"path":"-"')) {
+      rereadStdin = true;
     } else {
       changed.push(part === 'inputs' ? 'input files' : part);
     }
   }
-  return changed.length ? `changed: ${changed.join(', ')}` : 'an earlier stage changed';
+  const settings = changed.length ? `changed: ${changed.join(', ')}` : '';
+  if (rereadStdin) return ['standard input is read anew on every run', settings].filter(Boolean).join('; ');
+  return settings || 'an earlier stage changed';
 }
 
 export interface RunResult {

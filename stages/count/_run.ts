@@ -46,7 +46,8 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   const { config, db, fingerprint, signal } = ctx;
   const { checkpointMs, workerModule } = { checkpointMs: config.checkpointSecs * 1000, ...options };
   const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)) });
-  const total = shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
+  // Standard input's size is known only once it is read.
+  const total = shards.some((shard) => shard.format === 'stdin') ? undefined : shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
   const saved = loadStage<CountCheckpointRecord>(db, 'count');
   if (saved?.state === 'done' && saved.fingerprint === fingerprint) return;
   const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 1 ? saved.checkpoint : undefined;

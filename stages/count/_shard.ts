@@ -198,7 +198,7 @@ export async function countShard(shard: Shard, options: ShardOptions & { signal?
     ...counter.finish(local.hashes.subarray(0, interner.size)),
     leadingGap: tokenizer.leadingGap,
     trailingGap,
-    bytes: shard.end - shard.start,
+    bytes: shard.format === 'stdin' ? report.stdinBytes ?? 0 : shard.end - shard.start,
     invalidUtf8: report.invalidUtf8,
     skippedRecords: report.skippedRecords,
     skippedFields: report.skippedFields,

@@ -26,6 +26,8 @@ export interface ReadReport {
   skippedRecords: number;
   /** The fields of the first record skipped (to say what --json-field could be). */
   skippedFields?: string[];
+  /** Bytes read from standard input, whose size is not known beforehand. */
+  stdinBytes?: number;
 }
 
 export interface ReadOptions {
@@ -59,7 +61,7 @@ export async function* read(
     if (signal?.aborted) throw new LmpipeError('INTERRUPTED', 'Interrupted', { file: shard.path });
     const inner = innerFormat(shard);
     if (inner === 'json' || inner === 'jsonl') {
-      const reopen = () => openBytes(shard);
+      const reopen = () => openBytes(shard, report);
       const records: ReadReport = { skippedRecords: 0, invalidUtf8: 0 };
       try {
         yield* readJson(reopen(), { source: shard.path, lines: inner === 'jsonl', jsonField, report: records, signal, reopen });
@@ -72,7 +74,7 @@ export async function* read(
       }
     } else {
       const documentEnd = shard.format !== 'text' || shard.end >= (await fileSize(shard.path));
-      yield* readText(openBytes(shard), {
+      yield* readText(openBytes(shard, report), {
         source: shard.path,
         start: shard.format === 'text' ? shard.start : 0,
         documentStart: !shard.continuesDocument,
@@ -96,13 +98,20 @@ async function fileSize(path: string): Promise<number> {
 }
 
 /** The shard's bytes: a byte range of a file, a decompressed gzip file, or standard input. */
-function openBytes(shard: Shard): AsyncIterable<Buffer> {
-  if (shard.format === 'stdin') return process.stdin;
+function openBytes(shard: Shard, report?: ReadReport): AsyncIterable<Buffer> {
+  if (shard.format === 'stdin') return report ? countStdin(report) : process.stdin;
   if (shard.format === 'text' && shard.end <= shard.start) return Readable.from([]);
   const range = shard.format === 'text' ? { start: shard.start, end: shard.end - 1 } : {};
   const file = createReadStream(shard.path, { ...range, highWaterMark: HIGH_WATER_MARK });
   const source = shard.format === 'gzip' ? gunzip(file) : file;
   return wrapErrors(source, shard.path);
+}
+
+async function* countStdin(report: ReadReport): AsyncGenerator<Buffer> {
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    report.stdinBytes = (report.stdinBytes ?? 0) + chunk.length;
+    yield chunk;
+  }
 }
 
 function gunzip(file: NodeJS.ReadableStream): Readable {
