@@ -18,15 +18,15 @@ export interface InterruptOptions {
   onStop?(): void;
   /** Called on a second, distinct signal; the default exits with 130. */
   onQuit?(): void;
+  /** The signals that stop the work. */
+  signals?: NodeJS.Signals[];
   /** The process whose signals are watched (a stand-in in tests). */
   target?: Pick<NodeJS.Process, 'on' | 'off'>;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
-
 /** An AbortSignal that fires on the first SIGINT/SIGTERM; `dispose` removes the handlers. */
 export function interruptSignal(options: InterruptOptions = {}): { signal: AbortSignal; dispose(): void } {
-  const { graceMs = 1000, target = process } = options;
+  const { graceMs = 1000, target = process, signals = ['SIGINT', 'SIGTERM'] } = options;
   const onQuit = options.onQuit ?? (() => process.exit(130));
   const controller = new AbortController();
   let armed = false;
@@ -41,12 +41,12 @@ export function interruptSignal(options: InterruptOptions = {}): { signal: Abort
     timer = setTimeout(() => setImmediate(() => (armed = true)), graceMs);
     timer.unref();
   };
-  for (const name of SIGNALS) target.on(name, onSignal);
+  for (const name of signals) target.on(name, onSignal);
   return {
     signal: controller.signal,
     dispose() {
       clearTimeout(timer);
-      for (const name of SIGNALS) target.off(name, onSignal);
+      for (const name of signals) target.off(name, onSignal);
     },
   };
 }
