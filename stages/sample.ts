@@ -68,7 +68,7 @@ export const sampleStage: Stage = {
   consumes: 'DIR/checkpoints/train.ckpt (train) and the vocab table',
   produces: 'a row in the samples table',
   checkpoint: 'none: generation takes well under a second and is repeated whole',
-  settings: (config) => ({ prefix: config.prefix, sampleLength: config.sampleLength, temperature: config.temperature, seed: config.seed }),
+  settings: ({ prefix, sampleLength, temperature, topK, topP, allowUnk, seed }) => ({ prefix, sampleLength, temperature, topK, topP, allowUnk, seed }),
   check: ({ config }) => {
     if (tokenizeText(config.prefix, { tokenizer: config.tokenizer, lowercase: config.lowercase }).length > 0) return;
     throw new TypeError(`Expected \`--prefix\` to hold at least one token of --tokenizer ${config.tokenizer}, got \`${config.prefix}\``);
@@ -79,7 +79,8 @@ export const sampleStage: Stage = {
 
 async function* runSample(ctx: StageContext): AsyncGenerator<StageEvent> {
   const { config, db, dir, fingerprint } = ctx;
-  const result = await sample(dir, { prefix: config.prefix, length: config.sampleLength, temperature: config.temperature, seed: config.seed, backend: config.backend, db });
+  const { prefix, temperature, topK, topP, allowUnk, seed, backend } = config;
+  const result = await sample(dir, { prefix, length: config.sampleLength, temperature, topK, topP, allowUnk, seed, backend, db });
   if (!result.finished) ctx.log('the train stage is not finished; generating from its latest checkpoint');
   if (result.unknown.length > 0) ctx.log(`prefix tokens not in the vocabulary, fed as <unk>: ${result.unknown.join(' ')}`);
   db.transaction(() => {

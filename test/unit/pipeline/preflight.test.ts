@@ -47,3 +47,8 @@ t.test('a --backend that is not installed is refused before counting', async (t)
   t.match(error, { code: 'USAGE', message: /^Expected `--backend tensorflow` to load, got: @tensorflow\/tfjs-node is not installed/ });
   t.match(states, { count: 'none' });
 });
+
+t.test('--epochs 0 is a usage error, not a train stage marked done with no model', async (t) => {
+  const { resolveConfig } = await import('../../../pipeline/config.ts');
+  t.throws(() => resolveConfig({ epochs: 0 }), { name: 'TypeError', message: 'Expected `--epochs` to be an integer of at least 1, got `0`' });
+});
