@@ -45,7 +45,9 @@ export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
 export async function* runCount(ctx: StageContext, options: RunCountOptions = {}): AsyncGenerator<StageEvent> {
   const { config, db, fingerprint, signal } = ctx;
   const { checkpointMs, workerModule } = { checkpointMs: config.checkpointSecs * 1000, ...options };
-  const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)) });
+  const skipped: string[] = [];
+  const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)), skipBinary: config.skipBinary, skipped });
+  if (skipped.length > 0) ctx.log(`Skipped ${skipped.length} binary file${skipped.length === 1 ? '' : 's'} (a NUL byte): ${skipped.join(', ')}`);
   // Standard input's size is known only once it is read.
   const total = shards.some((shard) => shard.format === 'stdin') ? undefined : shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
   const saved = loadStage<CountCheckpointRecord>(db, 'count');

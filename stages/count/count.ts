@@ -55,7 +55,8 @@ export const countStage: Stage = {
   }),
   // Every file the inputs resolve to (directories walked), with its size and mtime.
   inputs: async (config: Config) => {
-    const paths = [...new Set((await planShards(config.input, { shardBytes: Number.MAX_SAFE_INTEGER })).map((shard) => shard.path))];
+    const shards = await planShards(config.input, { shardBytes: Number.MAX_SAFE_INTEGER, skipBinary: config.skipBinary });
+    const paths = [...new Set(shards.map((shard) => shard.path))];
     return Promise.all(paths.map(async (path) => {
       // Standard input cannot be fingerprinted before it is read: it is read anew on every run.
       if (path === '-') return { path, read: randomUUID() };

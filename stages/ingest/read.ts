@@ -44,11 +44,17 @@ const DEFAULT_SHARD_BYTES = 4 << 20;
 /** Every input path is checked before any shard is returned. `index` is the global order. */
 export async function planShards(
   inputs: string[],
-  options: { shardBytes?: number; format?: InputFormat } = {},
+  options: { shardBytes?: number; format?: InputFormat; skipBinary?: boolean; skipped?: string[] } = {},
 ): Promise<Shard[]> {
   const { shardBytes = DEFAULT_SHARD_BYTES, format } = options;
   if (!(shardBytes >= 1)) throw new RangeError(`Expected \`shardBytes\` to be at least 1, got \`${shardBytes}\``);
-  const files = await listInputs(inputs, format);
+  let files = await listInputs(inputs, format);
+  if (options.skipBinary) {
+    const binary = new Set<string>();
+    for (const file of files) if (file.format !== 'stdin' && file.format !== 'gzip' && (await holdsNul(file.path))) binary.add(file.path);
+    options.skipped?.push(...binary);
+    files = files.filter((file) => !binary.has(file.path));
+  }
   return planFiles(files, Math.floor(shardBytes));
 }
 
@@ -91,6 +97,14 @@ function innerFormat(shard: Shard): InputFormat {
   if (shard.format !== 'gzip') return shard.format;
   const name = shard.path.toLowerCase().replace(/\.gz$/, '');
   return name.endsWith('.json') ? 'json' : name.endsWith('.jsonl') || name.endsWith('.ndjson') ? 'jsonl' : 'text';
+}
+
+/** Whether a file holds a NUL byte anywhere: a whole pass, so that no binary file is half counted. */
+async function holdsNul(path: string): Promise<boolean> {
+  for await (const chunk of createReadStream(path, { highWaterMark: HIGH_WATER_MARK }) as AsyncIterable<Buffer>) {
+    if (chunk.includes(0)) return true;
+  }
+  return false;
 }
 
 async function fileSize(path: string): Promise<number> {
