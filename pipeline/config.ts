@@ -130,8 +130,8 @@ export const SETTINGS = {
   backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
     doc: 'Where tensors run; auto takes the fastest one installed.' },
   // --- sampling ---
-  prefix: { default: 'time traveller', check: string,
-    doc: 'Prefix the model is warmed up on before generating (d2l: "time traveller").' },
+  prefix: { default: '', check: string,
+    doc: 'Prefix the model is warmed up on before generating; empty: the first tokens of the validation split (The Time Machine: d2l\'s "time traveller").' },
   sampleLength: { default: 50, check: integer(0),
     doc: 'Tokens to generate.' },
   temperature: { default: 0, check: number(0, 100),

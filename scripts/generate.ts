@@ -24,7 +24,7 @@ const setting = (key: 'topK' | 'topP' | 'allowUnk', spec: Pick<FlagSpec, 'kind' 
 
 const FLAGS: Record<string, FlagSpec> = {
   out: { kind: 'string', value: 'DIR', help: 'Run directory', default: DEFAULTS.out },
-  prefix: { kind: 'string', value: 'TEXT', help: 'Warm-up text', default: DEFAULTS.prefix },
+  prefix: { kind: 'string', value: 'TEXT', help: 'Warm-up text; none: the first tokens of the run\'s validation split' },
   length: { kind: 'integer', min: 0, help: 'Tokens to generate', default: DEFAULTS.sampleLength },
   temperature: {
     kind: 'number', min: 0, value: 'T', default: 0,
@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<void> {
   const { flags, help } = parseCommandLine(argv, { flags: FLAGS, kebab: true });
   if (help) return void process.stdout.write(USAGE + '\n');
   const result = await sample(userPath(flags.out as string), {
-    prefix: flags.prefix as string,
+    prefix: (flags.prefix as string | undefined) ?? DEFAULTS.prefix,
     length: flags.length as number,
     temperature: flags.temperature as number,
     topK: flags.topK as number,
@@ -77,7 +77,7 @@ async function main(argv: string[]): Promise<void> {
     // The sample stage's errors are this command's errors here.
     throw error instanceof LmpipeError && error.stage === 'sample' ? new LmpipeError(error.code, error.message, { ...error, stage: 'generate' }) : error;
   });
-  if (flags.save) save(userPath(flags.out as string), flags.prefix as string, result);
+  if (flags.save) save(userPath(flags.out as string), result);
   if (flags.json) return void process.stdout.write(JSON.stringify(result) + '\n');
   if (!result.finished) process.stderr.write('generate: training has not finished; using its latest checkpoint\n');
   if (result.unknown.length > 0) process.stderr.write(`generate: not in the vocabulary, fed as <unk>: ${result.unknown.join(' ')}\n`);
@@ -85,12 +85,12 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /** Adds the text to the samples table, as the sample stage does (under the run's lock). */
-function save(dir: string, prefix: string, result: Sample): void {
+function save(dir: string, result: Sample): void {
   const lock = acquireLock(dir);
   try {
     const db = openRunDatabase(runPaths(dir).database);
     try {
-      addSample(db, { run: result.run, prefix, strategy: result.strategy, text: result.text });
+      addSample(db, { run: result.run, prefix: result.prefix, strategy: result.strategy, text: result.text });
     } finally {
       db.close();
     }

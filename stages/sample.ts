@@ -19,7 +19,7 @@ import type { Stage, StageContext, StageEvent, TokenizerName } from '../pipeline
 import type { Database } from '../storage/driver.ts';
 import { addSample, clearSamples } from '../storage/metrics.ts';
 import { vocabTokens } from '../storage/vocab.ts';
-import { vocabHash } from '../storage/encoded.ts';
+import { readFirstIds, vocabHash } from '../storage/encoded.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { getMeta, loadStage, markDone } from '../storage/stages.ts';
 import { tokenizeText } from './ingest/index.ts';
@@ -47,6 +47,8 @@ export interface SampleOptions {
 
 export interface Sample {
   text: string;
+  /** The prefix warmed up on: the one asked for, or the corpus's when none was. */
+  prefix: string;
   /** "greedy" or "temperature 0.8, top-k 40, seed 42". */
   strategy: string;
   /** The training run the model came from. */
@@ -70,7 +72,7 @@ export const sampleStage: Stage = {
   checkpoint: 'none: generation takes well under a second and is repeated whole',
   settings: ({ prefix, sampleLength, temperature, topK, topP, allowUnk, seed }) => ({ prefix, sampleLength, temperature, topK, topP, allowUnk, seed }),
   check: ({ config }) => {
-    if (tokenizeText(config.prefix, { tokenizer: config.tokenizer, lowercase: config.lowercase }).length > 0) return;
+    if (config.prefix === '' || tokenizeText(config.prefix, { tokenizer: config.tokenizer, lowercase: config.lowercase }).length > 0) return;
     throw new TypeError(`Expected \`--prefix\` to hold at least one token of --tokenizer ${config.tokenizer}, got \`${config.prefix}\``);
   },
   run: runSample,
@@ -84,7 +86,7 @@ async function* runSample(ctx: StageContext): AsyncGenerator<StageEvent> {
   if (!result.finished) ctx.log('the train stage is not finished; generating from its latest checkpoint');
   if (result.unknown.length > 0) ctx.log(`prefix tokens not in the vocabulary, fed as <unk>: ${result.unknown.join(' ')}`);
   db.transaction(() => {
-    addSample(db, { run: result.run, prefix: config.prefix, strategy: result.strategy, text: result.text });
+    addSample(db, { run: result.run, prefix: result.prefix, strategy: result.strategy, text: result.text });
     markDone(db, 'sample', fingerprint, { run: result.run });
   })();
   yield { done: config.sampleLength, total: config.sampleLength, unit: 'tokens', message: `${result.strategy}: ${JSON.stringify(result.text)}`, data: { ...result } };
@@ -104,7 +106,9 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
     const vocab = vocabTokens(db);
     const tokenizer = (getMeta(db, 'tokenizer') ?? 'd2l-char') as TokenizerName;
     const ids = new Map(vocab.map((token, id) => [token, id]));
-    const tokens = tokenizeText(prefix, { tokenizer, lowercase: getMeta(db, 'lowercase') === 'true' });
+    const separator = tokenizer.endsWith('char') ? '' : ' ';
+    const warmUp = prefix !== '' ? prefix : _corpusPrefix(dir, vocab, separator);
+    const tokens = tokenizeText(warmUp, { tokenizer, lowercase: getMeta(db, 'lowercase') === 'true' });
     if (tokens.length === 0) throw new TypeError(`Expected \`--prefix\` to hold at least one token, got \`${prefix}\``);
     const outputs = tokens.map((token) => ids.get(token) ?? 0);
     const allowed = new Uint8Array(vocab.length).fill(1);
@@ -113,10 +117,10 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
     const pick = { temperature, topK, topP, allowed, rng: new Rng(seed).fork('sample') };
     const generated = _generate(params, shape, outputs, { length, pick, end: ids.get(END_OF_TEXT) ?? -1 });
     tf.dispose(Object.values(params));
-    const separator = tokenizer.endsWith('char') ? '' : ' ';
     const cuts = [topK > 0 ? `top-k ${topK}` : '', topP < 1 ? `top-p ${topP}` : ''].filter(Boolean);
     return {
       text: generated.map((id) => vocab[id]).join(separator),
+      prefix: warmUp,
       strategy: temperature === 0 ? 'greedy' : [`temperature ${temperature}`, ...cuts, `seed ${seed}`].join(', '),
       run,
       unknown: tokens.filter((token) => !ids.has(token)),
@@ -199,6 +203,22 @@ function _keepMostLikely(weights: number[], options: Pick): void {
     }
   }
   for (const i of order.slice(keep)) weights[i] = 0;
+}
+
+/**
+ * A prefix from the corpus when none is given: the first tokens of the validation split (else of the
+ * training split) that are text, as many as make a few words (d2l's "time traveller" is 2 words,
+ * 14 characters).
+ */
+function _corpusPrefix(dir: string, vocab: string[], separator: string): string {
+  const wanted = separator === '' ? 14 : 3;
+  const specials = new Set(['<unk>', END_OF_TEXT, ...NEVER_EMITTED]);
+  const paths = runPaths(dir);
+  for (const path of [paths.encodedValid, paths.encodedTrain]) {
+    const tokens = Array.from(readFirstIds(path, 4 * wanted), (id) => vocab[id]).filter((token) => token !== undefined && !specials.has(token));
+    if (tokens.length > 0) return tokens.slice(0, wanted).join(separator).trim();
+  }
+  throw new LmpipeError('STATE', `Expected an encoded corpus in ${paths.encodedDir} to take a prefix from, got none; give --prefix`, { stage: 'sample' });
 }
 
 function _loadModel(dir: string, db: Database): { params: Params; shape: ModelShape; run: string } {

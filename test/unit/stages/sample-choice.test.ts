@@ -88,3 +88,17 @@ t.test('sample() refuses a model trained on another vocabulary', async (t) => {
   db.close();
   await t.rejects(sample(dir, { prefix: 'a', length: 3, backend: 'cpu' }), { code: 'STATE', stage: 'sample', message: /Expected the model's vocabulary \(hash \w+\), got \w+ in the vocab table/ });
 });
+
+t.test('sample() without a prefix warms up on the first tokens of the validation split', async (t) => {
+  const { runStages, tinyConfig } = await import('../../helpers/train-fixture.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-prefix-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const words = Array.from({ length: 400 }, (_, i) => ['the', 'river', 'flows', 'to', 'a', 'sea'][i % 6]).join(' ') + ' zebra yak xenon';
+  const config = tinyConfig(dir, words, { tokenizer: 'd2l-word', validFrac: 0.1, epochs: 1, sampleLength: 2 });
+  await runStages(config);
+  const result = await sample(config.out, { prefix: '', length: 2, backend: 'cpu' });
+  // 403 tokens, the last floor(403 * 0.1) = 40 held out: tokens 363.. of the text.
+  const expected = words.split(' ').slice(363, 366).join(' ');
+  t.equal(result.prefix, expected);
+  t.ok(result.text.startsWith(expected + ' '));
+});

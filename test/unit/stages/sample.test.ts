@@ -57,7 +57,7 @@ t.test('sample() with temperature T draws from softmax(logits / T), reproducibly
 
 t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the prefix, then argmax)', async (t) => {
   const dir = scratch(t);
-  const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20 });
+  const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20, prefix: 'time traveller' });
   await runStages(config); // through the sample stage
   const saved = readCheckpoint<{ shape: ModelShape }>(checkpointPath(config.out))!;
   const params = Object.fromEntries(Object.entries(saved.tensors).filter(([n]) => n.startsWith('param/')).map(([n, s]) => [n.slice(6), tf.tensor(s.values, s.shape)]));
