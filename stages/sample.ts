@@ -102,7 +102,7 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
   await backend(options.backend ?? 'auto');
   const db = options.db ?? openRunDatabase(file, { readonly: true });
   try {
-    const { params, shape, run } = _loadModel(dir, db);
+    const { params, shape, run } = loadModel(dir, db);
     const vocab = vocabTokens(db);
     const tokenizer = (getMeta(db, 'tokenizer') ?? 'd2l-char') as TokenizerName;
     const ids = new Map(vocab.map((token, id) => [token, id]));
@@ -221,9 +221,10 @@ function _corpusPrefix(dir: string, vocab: string[], separator: string): string 
   throw new LmpipeError('STATE', `Expected an encoded corpus in ${paths.encodedDir} to take a prefix from, got none; give --prefix`, { stage: 'sample' });
 }
 
-function _loadModel(dir: string, db: Database): { params: Params; shape: ModelShape; run: string } {
+/** The trained model of `dir` (its latest checkpoint), refused when the vocab table is not the one it learnt. */
+export function loadModel(dir: string, db: Database): { params: Params; shape: ModelShape; run: string; settings: { batch: number; steps: number } } {
   const path = checkpointPath(dir);
-  const saved = readCheckpoint<{ shape: ModelShape; run: string; data: { vocabHash: string } }>(path);
+  const saved = readCheckpoint<{ shape: ModelShape; run: string; data: { vocabHash: string }; settings: { batch: number; steps: number } }>(path);
   if (!saved) {
     throw new LmpipeError('STATE', `Expected a trained model in ${path}, got no such file; run the train stage first`, { stage: 'sample', file: path });
   }
@@ -233,11 +234,11 @@ function _loadModel(dir: string, db: Database): { params: Params; shape: ModelSh
     throw new LmpipeError('STATE', `Expected the model's vocabulary (hash ${saved.record.data.vocabHash.slice(0, 12)}), got ` +
       `${current.slice(0, 12)} in the vocab table; train again (npm run pipeline -- --out ${dir})`, { stage: 'sample', file: path });
   }
-  const { shape, run } = saved.record;
+  const { shape, run, settings } = saved.record;
   const params: Params = {};
   for (const spec of paramSpecs(shape)) {
     const stored = saved.tensors[`param/${spec.name}`];
     params[spec.name] = tf.tensor(stored.values, stored.shape, 'float32');
   }
-  return { params, shape, run };
+  return { params, shape, run, settings };
 }
