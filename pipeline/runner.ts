@@ -121,7 +121,11 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       return record?.state === 'done' && record.fingerprint === plans.find((plan) => plan.stage.name === name)?.fingerprint;
     };
     const checkFrom = async (first: number) => {
-      for (const plan of plans.slice(first, until + 1)) await plan.stage.check?.({ config, db, current });
+      for (const { stage } of plans.slice(first, until + 1)) {
+        await Promise.resolve(stage.check?.({ config, db, current })).catch((error: unknown) => {
+          throw error instanceof LmpipeError && !error.stage ? new LmpipeError(error.code, error.message, { ...error, stage: stage.name }) : error;
+        });
+      }
     };
     await checkFrom(0);
     const ran: StageName[] = [];

@@ -80,6 +80,7 @@ async function main(argv: string[]): Promise<void> {
   if (flags.save) save(userPath(flags.out as string), result);
   if (flags.json) return void process.stdout.write(JSON.stringify(result) + '\n');
   if (!result.finished) process.stderr.write('generate: training has not finished; using its latest checkpoint\n');
+  if (result.endOfText) process.stderr.write('generate: the model ended the text (<eos>) before --length tokens\n');
   if (result.unknown.length > 0) process.stderr.write(`generate: not in the vocabulary, fed as <unk>: ${result.unknown.join(' ')}\n`);
   process.stdout.write(result.text + '\n');
 }

@@ -35,7 +35,7 @@ t.test('a --prefix without a token of the tokenizer is refused before counting',
 
 t.test('a --batch too large for the corpus is refused once count knows its length, before vocab', async (t) => {
   const { error, states } = await attempt(t, { batch: 1000 });
-  t.match(error, { code: 'USAGE', message: /^Expected the training corpus to hold at least 8009 tokens for --sampler sequential --batch 1000 --steps 8, got \d+$/ });
+  t.match(error, { code: 'USAGE', stage: 'train', message: /^Expected the training corpus to hold at least 8009 tokens for --sampler sequential --batch 1000 --steps 8, got \d+$/ });
   t.match(states, { count: 'done', vocab: 'none', encode: 'none', train: 'none' });
 });
 
