@@ -34,3 +34,15 @@ t.test('formatSummary() of a run without a validation split says so instead of "
   t.match(text, 'train ppl 9.50 -> 7.25, no validation split, 100 tokens/s');
   t.notMatch(text, '?');
 });
+
+t.test('writeReport() shows a vocabulary of a few dozen entries whole (d2l-char has 31), not cut at 30', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-report-wording-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const words = Array.from({ length: 31 }, (_, i) => 'x' + String.fromCharCode(97 + (i % 26)) + (i >= 26 ? 'y' : '')).join(' ');
+  const db = buildFixture(join(dir, 'lmpipe.sqlite'), d2lWords(words), { vocab: true });
+  writeReport(dir, db);
+  db.close();
+  const page = readFileSync(join(dir, 'report.html'), 'utf8');
+  t.match(page, '<p>all <b>35</b> entries (id, token, count):</p>');
+  t.equal([...page.matchAll(/<span class="entry">/g)].length, 35);
+});
