@@ -10,7 +10,8 @@ export const TOKENIZERS = ['d2l-word', 'd2l-char', 'word', 'char'] as const;
 export const SAMPLERS = ['random', 'sequential'] as const;
 export const CELLS = ['rnn', 'gru', 'lstm'] as const;
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** After 'auto', in the order auto tries them (stages/train/backend.ts). */
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TokenizerName = (typeof TOKENIZERS)[number];
 export type SamplerName = (typeof SAMPLERS)[number];
 export type Cell = (typeof CELLS)[number];
@@ -83,7 +84,7 @@ export const DEFAULTS = {
   seed: 42,
   /** Write a checkpoint every N optimizer steps (and at each epoch end). */
   checkpointEvery: 200,
-  /** auto | tensorflow-gpu | tensorflow | wasm | cpu. */
+  /** auto | tensorflow-gpu | webgpu | tensorflow | wasm | cpu; auto takes the first that loads (webgpu on a hardware GPU only). */
   backend: 'auto' as BackendChoice,
   // --- sampling ---
   /** Prefix the model is warmed up on before generating (d2l: "time traveller"). */

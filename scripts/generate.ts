@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { describeFailure } from '../lib/errors.ts';
-import { DEFAULTS } from '../pipeline/config.ts';
+import { BACKENDS, DEFAULTS } from '../pipeline/config.ts';
 import { sample } from '../stages/sample.ts';
 import type { BackendChoice } from '../stages/train/index.ts';
 
@@ -22,7 +22,7 @@ the run's tokenizer. The output starts with the prefix.
   --temperature T    0 = greedy, the most likely token each time (default); above 0 samples
                      from softmax(logits / T): below 1 sharper, above 1 flatter
   --seed S           seed of the sampling generator (default ${DEFAULTS.seed})
-  --backend B        auto | tensorflow-gpu | tensorflow | wasm | cpu (default auto)
+  --backend B        ${BACKENDS.join(' | ')} (default auto)
   --json             print {text, strategy, run, unknown} as JSON`;
 
 function number(flag: string, raw: string | undefined, fallback: number, check: (n: number) => boolean, expected: string): number {
@@ -41,9 +41,8 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   if (values.help) return void process.stdout.write(USAGE + '\n');
-  const backends = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
-  if (values.backend !== undefined && !backends.includes(values.backend)) {
-    throw new TypeError(`Expected \`--backend\` to be one of ${backends.join(', ')}, got \`${values.backend}\``);
+  if (values.backend !== undefined && !(BACKENDS as readonly string[]).includes(values.backend)) {
+    throw new TypeError(`Expected \`--backend\` to be one of ${BACKENDS.join(', ')}, got \`${values.backend}\``);
   }
   const result = await sample(values.out ?? DEFAULTS.out, {
     prefix: values.prefix ?? DEFAULTS.prefix,
