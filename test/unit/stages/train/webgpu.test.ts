@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -68,7 +68,7 @@ t.test('--backend webgpu takes the software adapter; auto passes over it and say
 });
 
 /** Losses within 1e-4 relative, parameters within 1e-4 of each tensor's largest magnitude, no leak, no sync read. */
-function compare(t: Tap.Test, c: ParityCase, wasm: ParityRun, gpu: ParityRun, where: string): void {
+function compare(t: Test, c: ParityCase, wasm: ParityRun, gpu: ParityRun, where: string): void {
   const name = `${where} ${c.cell}, ${c.layers} layer(s), ${c.input}`;
   t.equal(gpu.losses.length, PARITY_STEPS);
   const lossError = Math.max(...gpu.losses.map((loss, i) => Math.abs(loss - wasm.losses[i]) / Math.abs(wasm.losses[i])));
