@@ -34,13 +34,18 @@ export interface BackendInfo {
 
 const ORDER = BACKENDS.filter((name): name is BackendName => name !== 'auto');
 
-/** Loads and activates a backend; resolves to what is in use. */
-export async function backend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
-  const candidates = choice === 'auto' ? ORDER : [choice];
+/**
+ * Loads and activates a backend; resolves to what is in use. With `auto`, `prefer` (the backend a
+ * checkpoint was written on) is tried first, a software adapter included, so that a resumed run
+ * continues where it started.
+ */
+export async function backend(choice: BackendChoice = 'auto', options: { prefer?: string } = {}): Promise<BackendInfo> {
+  const prefer = ORDER.find((name) => name === options.prefer);
+  const candidates = choice !== 'auto' ? [choice] : prefer ? [prefer, ...ORDER.filter((name) => name !== prefer)] : ORDER;
   const skipped: string[] = [];
   for (const name of candidates) {
     try {
-      const detail = await _activate(name, { software: choice !== 'auto' });
+      const detail = await _activate(name, { software: choice !== 'auto' || name === prefer });
       return { name, detail, skipped };
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import type { Config } from '../../pipeline/config.ts';
-import { readCheckpoint, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
+import { readCheckpoint, readCheckpointRecord, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 import { Rng, type RngState } from '../../lib/rng.ts';
 import type { MetricRow } from '../../storage/metrics.ts';
@@ -97,6 +97,11 @@ export async function saveTraining(path: string, state: TrainState, meta: { run:
   const tensors: Record<string, StoredTensor> = {};
   named.forEach(([name, tensor], i) => (tensors[name] = { shape: tensor.shape, values: values[i] }));
   writeCheckpoint(path, record, tensors);
+}
+
+/** The backend the checkpoint at `path` was written on (read from its header), if there is one. */
+export function checkpointBackend(path: string): string | undefined {
+  return readCheckpointRecord<TrainRecord>(path)?.backend;
 }
 
 /**

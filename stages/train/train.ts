@@ -8,8 +8,9 @@
  * `checkpointEvery` steps and at each epoch end; a run that finds one continues from it and, on the
  * same backend, produces exactly the numbers of an uninterrupted run.
  *
- * The backend is not part of the stage's settings: resuming on another backend continues the run
- * (with a warning) rather than training again, at the cost of bit-for-bit equality.
+ * The backend is not part of the stage's settings: `auto` resumes on the backend the checkpoint was
+ * written on where it loads, and resuming on another continues the run (with a warning) rather than
+ * training again, at the cost of bit-for-bit equality.
  *
  * The loop never reads a tensor synchronously: a GPU backend (webgpu) can only `await data()`, and
  * each read waits for the GPU to finish everything queued. Step losses stay on the device and are
@@ -30,7 +31,7 @@ import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, ty
 import { pendingLosses } from './_losses.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
-  checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, type TrainState,
+  checkpointBackend, checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, type TrainState,
 } from './state.ts';
 
 export const trainStage: Stage = {
@@ -49,7 +50,7 @@ export const trainStage: Stage = {
 /** Trains (or resumes training) the model of `ctx.dir`; yields a progress event per epoch and checkpoint. */
 export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   const { db, dir, config, fingerprint, signal } = ctx;
-  const used = await backend(config.backend);
+  const used = await backend(config.backend, { prefer: checkpointBackend(checkpointPath(dir)) }); // auto resumes where it started
   ctx.log(`backend ${used.detail}`);
   const encoded = loadEncoded(db, { dir });
   const data = { vocabSize: encoded.vocabSize, vocabHash: encoded.vocabHash, trainTokens: encoded.train.length, validTokens: encoded.valid.length };

@@ -38,6 +38,11 @@ t.test('backend() refuses a forced native backend that is not installed, and aut
   t.ok(new LmpipeError('USAGE', 'x') instanceof Error);
 });
 
+t.test('backend("auto", { prefer }) tries the backend a checkpoint was written on first', async (t) => {
+  t.match(await backend('auto', { prefer: 'cpu' }), { name: 'cpu', skipped: [] });
+  t.equal((await backend('auto', { prefer: 'no-such-backend' })).name, (await backend('auto')).name, 'an unknown name changes nothing');
+});
+
 t.test('wasm: the scatterND gradient of the row gather sums repeated ids like one-hotᵀ · dY on cpu', async (t) => {
   const ids = Int32Array.of(2, 0, 2, 2, 1, 0);
   const rng = new Rng(5);
