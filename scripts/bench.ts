@@ -18,6 +18,7 @@ import { describeFailure } from '../lib/errors.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
+       npm run bench -- --backend webgpu [--compare wasm] [--train-seconds S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
@@ -30,8 +31,13 @@ its steady counting rate (MB/s between 25% and 90% of the input).
 Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
 alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of the
 fastest runs (and of the medians).
-Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
-Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
+Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)
+when it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
+--backend B runs the training benchmark alone, on backend B: on a GPU it adds the GPU-sized setting C
+(LSTM, vocabulary 10,000, hidden 1,024, batch 256) and compares with PyTorch on CUDA; --compare B2
+also times our backend B2 on the same settings (one step at least: wasm takes seconds per C step).
+Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json
+(with --backend, .cache/bench/results-train-<backend>.json).`;
 
 interface Args {
   sizeMb: number;
@@ -43,6 +49,9 @@ interface Args {
   scalingRepeat: number;
   out: string;
   trainSeconds: number;
+  /** The training benchmark's backend (and only that benchmark), and another to compare it with. */
+  backend?: string;
+  compare?: string;
   repeat: number;
   timeoutS: number;
   help: boolean;
@@ -68,6 +77,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--no-ingest') args.ingest = false;
     else if (flag === '--no-scaling') args.scaling = false;
     else if (flag === '--scaling-repeat') args.scalingRepeat = Number(value());
+    else if (flag === '--backend') [args.backend, args.ingest, args.scaling] = [value(), false, false];
+    else if (flag === '--compare') args.compare = value();
     else throw new TypeError(`Unknown flag \`${flag}\`; see --help`);
   }
   if (!(args.sizeMb > 0 && args.sizeMb <= 10000)) throw new TypeError(`Expected \`--size\` to be a number of MB from 0 to 10000, got \`${args.sizeMb}\``);
@@ -78,7 +89,8 @@ function parseArgs(argv: string[]): Args {
   if (!(Number.isInteger(args.scalingRepeat) && args.scalingRepeat >= 1)) {
     throw new TypeError(`Expected \`--scaling-repeat\` to be an integer of at least 1, got \`${args.scalingRepeat}\``);
   }
-  args.out ||= args.sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${args.sizeMb}mb.json`);
+  args.out ||= args.backend ? join(ROOT, `.cache/bench/results-train-${args.backend}.json`)
+    : args.sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${args.sizeMb}mb.json`);
   return args;
 }
 
@@ -128,18 +140,19 @@ interface TrainingReport {
   skipped?: string;
   backend?: string;
   peakRssMb?: number;
-  results?: { name: string; cell: string; vocabSize: number; hidden: number; tokensPerSecond: number; msPerStep: number }[];
-  torch?: { version?: string; error?: string };
+  results?: { name: string; cell: string; vocabSize: number; hidden: number; batch: number; tokensPerSecond: number; msPerStep: number }[];
+  torch?: { version?: string; device?: string; error?: string };
   ratios?: { name: string; torchBest: number; torchVariant: string; ratio: number }[];
+  compared?: { backend: string; ratios: { name: string; ratio: number }[] };
 }
 
 /** bench/train-bench.ts belongs to the trainer; it is loaded only when present. */
-async function benchTrainingIfPresent(seconds: number): Promise<TrainingReport> {
+async function benchTrainingIfPresent(options: { seconds: number; backend?: string; compare?: string }): Promise<TrainingReport> {
   const path = join(ROOT, 'bench/train-bench.ts');
   if (!existsSync(path)) return { skipped: 'bench/train-bench.ts does not exist yet' };
-  const module = (await import(path)) as { benchTraining?: (options?: { seconds?: number }) => Promise<TrainingReport> };
+  const module = (await import(path)) as { benchTraining?: (options?: { seconds?: number; backend?: string; compare?: string }) => Promise<TrainingReport> };
   if (typeof module.benchTraining !== 'function') return { skipped: 'bench/train-bench.ts exports no benchTraining()' };
-  return module.benchTraining({ seconds });
+  return module.benchTraining(options);
 }
 
 function trainingTable(report: TrainingReport): string {
@@ -148,12 +161,13 @@ function trainingTable(report: TrainingReport): string {
   const rows = report.results.map((r) => {
     const ratio = report.ratios?.find((x) => x.name === r.name);
     const versus = ratio ? `${Math.round(ratio.torchBest).toLocaleString('en-US')} (${ratio.torchVariant}) | ${ratio.ratio.toFixed(2)}×` : '– | –';
-    return `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden} | ${Math.round(r.tokensPerSecond).toLocaleString('en-US')} | ${r.msPerStep.toFixed(1)} | ${versus} |`;
+    const compared = report.compared?.ratios.find((x) => x.name === r.name);
+    return `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden}, batch ${r.batch} | ${Math.round(r.tokensPerSecond).toLocaleString('en-US')} | ${r.msPerStep.toFixed(1)} | ${versus} | ${compared ? `${compared.ratio.toFixed(1)}×` : '–'} |`;
   });
   return [
-    `training on ${report.backend} (${torch}; peak RSS ${report.peakRssMb} MB)`, '',
-    '| training step (batch 32 × 35 steps) | tokens/s | ms/step | PyTorch CPU tokens/s | ours / PyTorch |',
-    '|---|---:|---:|---:|---:|', ...rows,
+    `training on ${report.backend} (${torch}${report.torch?.device ? ` on ${report.torch.device}` : ''}; peak RSS ${report.peakRssMb} MB)`, '',
+    `| training step (35 steps) | tokens/s | ms/step | PyTorch tokens/s | ours / PyTorch | ours / ${report.compared?.backend ?? '–'} |`,
+    '|---|---:|---:|---:|---:|---:|', ...rows,
   ].join('\n');
 }
 
@@ -180,7 +194,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');
-    const training = await benchTrainingIfPresent(args.trainSeconds);
+    const training = await benchTrainingIfPresent({ seconds: args.trainSeconds, backend: args.backend, compare: args.compare });
     results.training = training;
     console.log(`${trainingTable(training)}\n`);
   }

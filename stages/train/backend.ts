@@ -40,6 +40,7 @@ const ORDER = BACKENDS.filter((name): name is BackendName => name !== 'auto');
  * continues where it started.
  */
 export async function backend(choice: BackendChoice = 'auto', options: { prefer?: string } = {}): Promise<BackendInfo> {
+  if (!BACKENDS.includes(choice)) throw new TypeError(`Expected \`--backend\` to be one of ${BACKENDS.join(', ')}, got \`${choice}\``);
   const prefer = ORDER.find((name) => name === options.prefer);
   const candidates = choice !== 'auto' ? [choice] : prefer ? [prefer, ...ORDER.filter((name) => name !== prefer)] : ORDER;
   const skipped: string[] = [];
