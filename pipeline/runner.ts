@@ -4,7 +4,6 @@
  * and redoing a stage and everything downstream when something it depends on changed.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Database } from '../storage/driver.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { forgetStage, getMeta, loadStage, setMeta } from '../storage/stages.ts';
@@ -13,9 +12,10 @@ import { LmpipeError } from '../lib/errors.ts';
 import { acquireLock } from './lock.ts';
 import type { Reporter } from './progress.ts';
 import type { Stage, StageName } from './types.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 export interface RunOptions {
-  stages: Stage[];
+  stages: readonly Stage[];
   reporter: Reporter;
   signal: AbortSignal;
 }
@@ -27,7 +27,7 @@ export interface StagePlan {
   basis: Record<string, unknown>;
 }
 
-export const databasePath = (dir: string) => join(dir, 'lmpipe.sqlite');
+export const databasePath = (dir: string) => runPaths(dir).database;
 
 /** Stage index for a name or alias ('read', 'tokenize' mean count). */
 export function stageIndex(name: string): number {
@@ -38,7 +38,7 @@ export function stageIndex(name: string): number {
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Fingerprints chain: each stage's covers its settings, its inputs and the fingerprint upstream. */
-export async function planStages(stages: Stage[], config: Config): Promise<StagePlan[]> {
+export async function planStages(stages: readonly Stage[], config: Config): Promise<StagePlan[]> {
   const plans: StagePlan[] = [];
   let upstream = '';
   for (const stage of stages) {
