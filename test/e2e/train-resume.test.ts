@@ -12,7 +12,7 @@ import { openRunDatabase } from '../../storage/schema.ts';
 import { loadStage } from '../../storage/stages.ts';
 import { backend, trainStage } from '../../stages/train/index.ts';
 import { checkpointPath, loadTraining } from '../../stages/train/index.ts';
-import { runStages, smallText, tinyConfig } from '../helpers/train-fixture.ts';
+import { corpusSkip, runStages, smallText, tinyConfig } from '../helpers/train-fixture.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/train-child.ts', import.meta.url));
 
@@ -55,7 +55,7 @@ function checkpointContent(out: string) {
   return { record, bytes };
 }
 
-t.test('train resumes after kill -9 twice mid-epoch with losses and weights identical bit for bit (wasm)', async (t) => {
+t.test('train resumes after kill -9 twice mid-epoch with losses and weights identical bit for bit (wasm)', { skip: corpusSkip }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-resume-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const settings: Partial<Config> = {
@@ -99,7 +99,7 @@ function near(a: ArrayLike<number>, b: ArrayLike<number>, tolerance: number): bo
 process.env.LP_NUM_THREADS ??= '1'; // llvmpipe (CI's software GPU): one thread costs two shared cores the least
 const webgpu = await backend('webgpu').then(() => false, (error: Error) => `no WebGPU adapter here (${error.message})`);
 
-t.test('train on webgpu resumes after kill -9 on the backend it started on, matching an uninterrupted run to 1e-6', { skip: webgpu }, async (t) => {
+t.test('train on webgpu resumes after kill -9 on the backend it started on, matching an uninterrupted run to 1e-6', { skip: webgpu || corpusSkip }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-resume-webgpu-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const settings: Partial<Config> = {
@@ -128,7 +128,7 @@ t.test('train on webgpu resumes after kill -9 on the backend it started on, matc
   t.comment(`webgpu resume ${exact ? 'matched bit for bit' : 'differed in the last bits'} (${(await backend('webgpu')).detail})`);
 });
 
-t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', async (t) => {
+t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', { skip: corpusSkip }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-abort-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'random', truncate: 3, annealLr: true, checkpointEvery: 5 };
@@ -151,7 +151,7 @@ t.test('train stops at a safe point on abort and resumes to the uninterrupted re
   t.same(checkpointContent(interrupted.out).bytes, checkpointContent(reference.out).bytes);
 });
 
-t.test('train refuses a checkpoint of another model shape or vocabulary', async (t) => {
+t.test('train refuses a checkpoint of another model shape or vocabulary', { skip: corpusSkip }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-refuse-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const config = tinyConfig(base, smallText(2000), { epochs: 1 });
