@@ -6,7 +6,7 @@ import { Rng } from '../../../../lib/rng.ts';
 
 await backend('cpu');
 
-t.test('pendingLosses() reads waiting losses in one readback and sums loss·tokens in step order', async (t) => {
+t.test('pendingLosses() reads waiting losses in one readback and adds loss·tokens to the running sums', async (t) => {
   const rng = new Rng(3);
   const steps = Array.from({ length: 70 }, () => ({ loss: Math.fround(rng.normal() + 4), tokens: rng.int(1, 50) }));
   const sums = { epochLossSum: 0.125, epochTokens: 7, epochSeconds: 0 };
@@ -24,10 +24,10 @@ t.test('pendingLosses() reads waiting losses in one readback and sums loss·toke
   }
   t.same(last, [steps[63].loss, steps[69].loss], 'a read is forced at 64 waiting losses; each read gives the latest');
   t.equal(reads, 2, 'one readback per read');
-  // The trainer's old per-step sum, an independent loop in float64.
+  // The trainer's old per-step sum, as an independent loop.
   let expected = 0.125;
   for (const step of steps) expected += step.loss * step.tokens;
-  t.equal(sums.epochLossSum, expected, 'the same float64 sum as adding each step as it came');
+  t.equal(sums.epochLossSum, expected, 'the float64 sum of loss·tokens over every step, added to what was there');
   t.equal(sums.epochTokens, 7 + steps.reduce((n, step) => n + step.tokens, 0));
   t.ok(sums.epochSeconds >= 0);
   t.equal(tf.memory().numTensors, before, 'read losses are freed');
