@@ -50,7 +50,7 @@ export async function rnnPerplexity(dir: string, paths: string[], options: { bac
     }
     const model = loadModel(dir, db);
     try {
-      const loss = evaluate(model.params, model.shape, Int32Array.from(stream), { batch: model.settings.batch, steps: model.settings.steps });
+      const loss = await evaluate(model.params, model.shape, Int32Array.from(stream), { batch: model.settings.batch, steps: model.settings.steps });
       if (loss === undefined) throw new LmpipeError('INPUT', `Expected at least 2 tokens to score, got ${stream.length}`, { file: paths.join(' ') });
       return { tokens: stream.length, unknown, crossEntropy: loss, perplexity: Math.exp(loss) };
     } finally {

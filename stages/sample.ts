@@ -115,7 +115,7 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
     for (const token of NEVER_EMITTED) if (ids.has(token)) allowed[ids.get(token)!] = 0;
     if (!options.allowUnk) allowed[0] = 0; // <unk> is id 0
     const pick = { temperature, topK, topP, allowed, rng: new Rng(seed).fork('sample') };
-    const generated = _generate(params, shape, outputs, { length, pick, end: ids.get(END_OF_TEXT) ?? -1 });
+    const generated = await _generate(params, shape, outputs, { length, pick, end: ids.get(END_OF_TEXT) ?? -1 });
     tf.dispose(Object.values(params));
     const cuts = [topK > 0 ? `top-k ${topK}` : '', topP < 1 ? `top-p ${topP}` : ''].filter(Boolean);
     return {
@@ -145,23 +145,25 @@ interface Pick {
  * predict_ch8: warm-up on prefix[0..n−1], then up to `length` predictions, stopping before the
  * `end` id (<eos>; -1 for none). Returns prefix and predictions.
  */
-function _generate(params: Params, shape: ModelShape, prefix: number[], options: { length: number; pick: Pick; end: number }): number[] {
+async function _generate(params: Params, shape: ModelShape, prefix: number[], options: { length: number; pick: Pick; end: number }): Promise<number[]> {
   const outputs = [prefix[0]];
   let hidden: Hidden = initHidden(shape, 1);
+  // The logits after `id`, left on the device: the warm-up never reads them, and a GPU reads only with `await data()`.
   const feed = (id: number) => {
     const next = stepLogits(params, shape, Int32Array.of(id), hidden);
     tf.dispose(hidden.flat());
     hidden = next.hidden;
-    const logits = next.logits.dataSync() as Float32Array;
-    next.logits.dispose();
-    return logits;
+    return next.logits;
   };
   for (const id of prefix.slice(1)) {
-    feed(outputs[outputs.length - 1]);
+    feed(outputs[outputs.length - 1]).dispose();
     outputs.push(id);
   }
   for (let i = 0; i < options.length; i++) {
-    const next = _pick(feed(outputs[outputs.length - 1]), options.pick);
+    const logits = feed(outputs[outputs.length - 1]);
+    const values = (await logits.data()) as Float32Array;
+    logits.dispose();
+    const next = _pick(values, options.pick);
     if (next === options.end || next < 0) break;
     outputs.push(next);
   }

@@ -61,7 +61,9 @@ export const countStage: Stage = {
       // Standard input cannot be fingerprinted before it is read: it is read anew on every run.
       if (path === '-') return { path, read: randomUUID() };
       const info = await stat(path);
-      return { path, size: info.size, mtimeMs: info.mtimeMs };
+      // Whole milliseconds: Deno reports mtimeMs without the fraction Node gives, and a run directory
+      // must keep its fingerprints when it moves between the two.
+      return { path, size: info.size, mtimeMs: Math.floor(info.mtimeMs) };
     }));
   },
   run: (ctx) => runCount(ctx),
