@@ -123,7 +123,7 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
     const checkFrom = async (first: number) => {
       for (const { stage } of plans.slice(first, until + 1)) {
         await Promise.resolve(stage.check?.({ config, db, current })).catch((error: unknown) => {
-          throw error instanceof LmpipeError && !error.stage ? new LmpipeError(error.code, error.message, { ...error, stage: stage.name }) : error;
+          throw inStage(error, stage.name);
         });
       }
     };
@@ -160,7 +160,11 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
       }
       setMeta(db, `basis:${stage.name}`, JSON.stringify({ ...plan.basis, upstream: plan.upstream }));
       const ctx = { dir: config.out, db, config, fingerprint, signal, log: (m: string) => reporter.log(m, stage.name) };
-      for await (const event of stage.run(ctx)) reporter.progress(stage.name, event);
+      try {
+        for await (const event of stage.run(ctx)) reporter.progress(stage.name, event);
+      } catch (error) {
+        throw inStage(error, stage.name);
+      }
       if (signal.aborted) throw interrupted(stage.name);
       if (loadStage(db, stage.name)?.state !== 'done') {
         throw new LmpipeError('INTERNAL', 'Stage returned without marking itself done', { stage: stage.name });
@@ -177,6 +181,11 @@ export async function runPipeline(config: Config, options: RunOptions): Promise<
   } finally {
     lock.release();
   }
+}
+
+/** A user-facing error names the stage it happened in ("count: a.bin at byte 5: ..."). */
+function inStage(error: unknown, stage: StageName): unknown {
+  return error instanceof LmpipeError && !error.stage ? new LmpipeError(error.code, error.message, { ...error, stage }) : error;
 }
 
 function resetStage(db: Database, dir: string, stage: Stage): void {

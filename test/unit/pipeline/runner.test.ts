@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { resolveConfig, type Config } from '../../../pipeline/config.ts';
 import { runPipeline } from '../../../pipeline/runner.ts';
 import { acquireLock } from '../../../pipeline/lock.ts';
+import { LmpipeError } from '../../../lib/errors.ts';
 import type { Reporter } from '../../../pipeline/progress.ts';
 import type { Stage, StageName } from '../../../pipeline/types.ts';
 import { loadStage, markDone, saveCheckpoint } from '../../../storage/stages.ts';
@@ -154,4 +155,17 @@ t.test('runPipeline() continues a stage from its checkpoint when it says the cha
   const fewer = await run(staged, resolveConfig({ out, until: 'encode', minFreq: 0 }));
   t.ok(fewer.lines.includes('vocab redo changed: minFreq'), 'a change it cannot build on is a redo');
   t.ok(log.includes('vocab:reset'));
+});
+
+t.test('runPipeline() names the stage in a user-facing error that did not name one', async (t) => {
+  const { out, stages } = setup();
+  const failing: Stage = {
+    ...stages[0],
+    async *run() {
+      throw new LmpipeError('INPUT', 'Looks like a binary file (NUL byte); lmpipe reads text', { file: '/data/blob.txt', position: 'byte 5' });
+    },
+  };
+  await t.rejects(run([failing], resolveConfig({ out, until: 'count' })), {
+    code: 'INPUT', stage: 'count', file: '/data/blob.txt', position: 'byte 5',
+  });
 });
