@@ -12,7 +12,8 @@ export const TOKENIZERS = ['d2l-word', 'd2l-char', 'word', 'char'] as const;
 export const SAMPLERS = ['random', 'sequential'] as const;
 export const CELLS = ['rnn', 'gru', 'lstm'] as const;
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** After 'auto', in the order auto tries them (stages/train/backend.ts). */
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TokenizerName = (typeof TOKENIZERS)[number];
 export type SamplerName = (typeof SAMPLERS)[number];
 export type Cell = (typeof CELLS)[number];
@@ -69,6 +70,8 @@ export const SETTINGS = {
     doc: 'd2l-word | d2l-char (the d2l book\'s exact rules) | word (Unicode words) | char (code points).' },
   lowercase: { default: false, check: boolean,
     doc: 'word tokenizer: lowercase every token.' },
+  skipBinary: { default: false, check: boolean,
+    doc: 'Skip binary files (a NUL byte) with a count, instead of stopping at the first one.' },
   jsonField: { default: 'text', check: string,
     doc: 'JSON / JSON Lines inputs: the field holding the text (dotted path); an array is joined with "\\n".' },
   order: { default: 3, check: integer(1, 5),
@@ -107,8 +110,8 @@ export const SETTINGS = {
   layers: { default: 1, check: integer(1, 8),
     doc: 'Stacked recurrent layers.' },
   // --- training ---
-  epochs: { default: 60, check: integer(0),
-    doc: 'Passes over the training data.' },
+  epochs: { default: 60, check: integer(1),
+    doc: 'Passes over the training data; raising it (alone) continues a trained run from its checkpoint.' },
   lr: { default: 1, check: number(0, 1e6, true),
     doc: 'Learning rate (d2l: 1 with SGD).' },
   optimizer: { default: 'sgd' as OptimizerName, check: oneOf(OPTIMIZERS),
@@ -126,14 +129,20 @@ export const SETTINGS = {
   checkpointEvery: { default: 200, check: integer(1),
     doc: 'Write a checkpoint every N optimizer steps (and at each epoch end).' },
   backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
-    doc: 'Where tensors run; auto takes the fastest one installed.' },
+    doc: 'Where tensors run; auto takes the first that loads, in this order (webgpu on a hardware GPU only).' },
   // --- sampling ---
-  prefix: { default: 'time traveller', check: string,
-    doc: 'Prefix the model is warmed up on before generating (d2l: "time traveller").' },
+  prefix: { default: '', check: string,
+    doc: 'Prefix the model is warmed up on before generating; empty: the first tokens of the validation split (The Time Machine: d2l\'s "time traveller").' },
   sampleLength: { default: 50, check: integer(0),
     doc: 'Tokens to generate.' },
   temperature: { default: 0, check: number(0, 100),
     doc: '0 means greedy (d2l\'s predict_ch8); above 0 samples with this temperature.' },
+  topK: { default: 0, check: integer(0),
+    doc: 'Sample only among the k most likely tokens (top-k); 0 means all.' },
+  topP: { default: 1, check: number(0, 1, true),
+    doc: 'Sample only among the most likely tokens holding this much probability (top-p, nucleus); 1 means all.' },
+  allowUnk: { default: false, check: boolean,
+    doc: 'Let generation emit <unk> (never <pad> or <bos>; <eos> ends the text).' },
   // --- runner ---
   until: { default: 'sample' as string, check: stage,
     doc: 'Stop after this stage (read, tokenize and count run together).' },
