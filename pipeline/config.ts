@@ -39,6 +39,20 @@ export const DEFAULTS = {
   shardMb: 4,
   /** Commit counts and progress at least this often (seconds); a kill loses at most this much work. */
   checkpointSecs: 30,
+  // --- counting on NATS workers (stages/count/nats/); none of these changes a result ---
+  /** NATS server(s) whose workers count the shards: nats://[user:password@ | token@]host:4222 or tls://...; '' counts here. */
+  nats: '',
+  /** NATS credentials file: a .creds file (JWT and nkey seed) or an nkey seed file. */
+  natsCreds: '',
+  /** TLS: the CA certificate that signed the NATS server's. */
+  natsCa: '',
+  /** TLS: a client certificate (with --nats-key) for servers that verify clients. */
+  natsCert: '',
+  natsKey: '',
+  /** Seconds a NATS worker may go without a heartbeat before its job goes to another worker. */
+  natsAckWait: 30,
+  /** Put each shard's bytes in the run's NATS object store, for workers that cannot see the input files. */
+  shipInput: false,
   // --- vocabulary (d2l semantics: <unk> is 0, then reserved, then by count, ties by first occurrence) ---
   /** Tokens reserved right after <unk>. */
   reserved: ['<pad>', '<bos>', '<eos>'] as string[],
@@ -145,6 +159,13 @@ const CHECKS: Record<ConfigKey, Check> = {
   memoryMb: integer(16),
   shardMb: number(0, 4096, true),
   checkpointSecs: number(0, 86400),
+  nats: string,
+  natsCreds: string,
+  natsCa: string,
+  natsCert: string,
+  natsKey: string,
+  natsAckWait: number(0, 3600, true),
+  shipInput: boolean,
   reserved: strings,
   minFreq: integer(0),
   maxVocab: integer(0),

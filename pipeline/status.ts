@@ -1,5 +1,10 @@
-/** `run-pipeline status`: each stage's state in a run directory, read without taking the lock. */
-import { existsSync } from 'node:fs';
+/**
+ * `run-pipeline status`: each stage's state in a run directory, read without taking the lock. A
+ * count on NATS workers also keeps DIR/nats-status.json (workers connected, jobs pending, running and
+ * done), rewritten every few seconds by the coordinator and deleted when the count is done.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openRunDatabase } from '../storage/schema.ts';
 import { loadStage } from '../storage/stages.ts';
 import { STAGE_ORDER } from './config.ts';
@@ -14,6 +19,25 @@ function brief(checkpoint: Record<string, unknown>): string {
   return parts.join(' ');
 }
 
+export const natsStatusPath = (dir: string) => join(dir, 'nats-status.json');
+
+/** What DIR/nats-status.json holds. */
+export interface NatsStatus {
+  updatedAt: string;
+  run: string;
+  workers: Array<{ id: string; host: string; runtime: string; busy: number; done: number }>;
+  jobs: { pending: number; running: number; done: number; total: number };
+}
+
+/** "nats: 3 workers (2 node, 1 deno); jobs 4 pending, 2 running, 10 done of 16" */
+export function describeNatsStatus(status: NatsStatus): string {
+  const runtimes = new Map<string, number>();
+  for (const worker of status.workers) runtimes.set(worker.runtime, (runtimes.get(worker.runtime) ?? 0) + 1);
+  const kinds = [...runtimes].map(([runtime, count]) => `${count} ${runtime}`).join(', ');
+  const { pending, running, done, total } = status.jobs;
+  return `nats: ${status.workers.length} workers${kinds ? ` (${kinds})` : ''}; jobs ${pending} pending, ${running} running, ${done} done of ${total}`;
+}
+
 export function describeStatus(dir: string): string {
   const path = databasePath(dir);
   if (!existsSync(path)) return `${dir}: no run yet (no ${path})`;
@@ -25,6 +49,10 @@ export function describeStatus(dir: string): string {
       const label = name === 'count' ? 'read+tokenize+count' : name;
       if (!record) lines.push(`  ${label.padEnd(20)} not started`);
       else lines.push(`  ${label.padEnd(20)} ${record.state === 'done' ? 'done' : 'partly done'}  ${record.updatedAt}  ${brief(record.checkpoint)}`);
+      if (name === 'count' && record?.state !== 'done' && existsSync(natsStatusPath(dir))) {
+        const status = JSON.parse(readFileSync(natsStatusPath(dir), 'utf8')) as NatsStatus;
+        lines.push(`  ${''.padEnd(20)} ${describeNatsStatus(status)}  (at ${status.updatedAt})`);
+      }
     }
     return lines.join('\n');
   } finally {

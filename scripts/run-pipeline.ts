@@ -18,7 +18,7 @@ import { runPipeline } from '../pipeline/runner.ts';
 import { describeStatus } from '../pipeline/status.ts';
 import { formatSummary } from '../pipeline/summary.ts';
 import { writeReport } from '../analysis/report/index.ts';
-import { countStage } from '../stages/count/index.ts';
+import { distributedCountStage } from '../stages/count/nats/index.ts';
 import { vocabStage } from '../stages/vocab.ts';
 import { encodeStage } from '../stages/encode.ts';
 import { trainStage } from '../stages/train/index.ts';
@@ -28,7 +28,7 @@ import { queries } from '../storage/queries.ts';
 import { zipfFit } from '../analysis/zipf-fit.ts';
 
 /** The pipeline, in order. read and tokenize stream inside count's workers. */
-const STAGES = [countStage, vocabStage, encodeStage, trainStage, sampleStage];
+const STAGES = [distributedCountStage, vocabStage, encodeStage, trainStage, sampleStage];
 
 const USAGE = `Usage: npm run pipeline -- [status] [--config lmpipe.json] [flags]
 
