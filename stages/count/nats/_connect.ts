@@ -70,3 +70,24 @@ export function natsOptions(settings: NatsSettings): ConnectionOptions {
   }
   return options;
 }
+
+/** How long a request keeps being retried while the server is away (a restart takes seconds). */
+const RETRY_MS = 60_000;
+
+/**
+ * `request()`, retried every quarter second while it fails for up to a minute: JetStream requests
+ * time out while the server restarts or the client reconnects. LmpipeErrors, aborts and "not found"
+ * (the run's stream or bucket was deleted) are final.
+ */
+export async function retrying<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const deadline = Date.now() + RETRY_MS;
+  for (;;) {
+    try {
+      return await request();
+    } catch (error) {
+      const gone = /not found/i.test((error as Error).message); // the run ended: no use waiting
+      if (gone || error instanceof LmpipeError || signal?.aborted || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}

@@ -34,10 +34,10 @@ import { writeFileAtomic } from '../../../lib/checkpoint.ts';
 import { describeNatsStatus, natsStatusPath, type NatsStatus } from '../../../pipeline/status.ts';
 import type { Shard, StageContext } from '../../../pipeline/types.ts';
 import type { ShardCounts } from '../index.ts';
-import { connectNats } from './_connect.ts';
+import { connectNats, retrying } from './_connect.ts';
 import { decodeShardCounts } from './_codec.ts';
 import {
-  ANNOUNCE_SUBJECT, COORDINATOR_CONSUMER, describeShard, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames,
+  ANNOUNCE_SUBJECT, CHUNK_BYTES, COORDINATOR_CONSUMER, describeShard, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames,
   WORKERS_CONSUMER, type CountJobMessage, type Presence, type ResultMessage,
 } from './_protocol.ts';
 
@@ -160,20 +160,21 @@ class Follower {
       const index = shard.index;
       if (this.published.has(index) || this.ready.has(index)) continue;
       this.published.add(index);
-      if (await this.store.info(this.names.countObject(index))) {
+      if (await this.retry(() => this.store.info(this.names.countObject(index)))) {
         this.ready.add(index);
         continue;
       }
-      if (await this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.countJob(index) })) continue;
+      if (await this.retry(() => this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.countJob(index) }))) continue;
       const job: CountJobMessage = {
         kind: 'count', run: this.run, shard,
         options: { tokenizer: this.ctx.config.tokenizer, lowercase: this.ctx.config.lowercase, jsonField: this.ctx.config.jsonField, order: this.ctx.config.order },
       };
       if (this.ctx.config.shipInput) {
         job.input = this.names.inputObject(index);
-        await this.store.putBlob({ name: job.input }, await _readShard(shard));
+        const bytes = await _readShard(shard);
+        await this.retry(() => this.store.putBlob({ name: job.input!, options: { max_chunk_size: CHUNK_BYTES } }, bytes));
       }
-      await this.js.publish(this.names.countJob(index), JSON.stringify(job), { msgID: `${this.run}.count.${index}.${this.session}` });
+      await this.retry(() => this.js.publish(this.names.countJob(index), JSON.stringify(job), { msgID: `${this.run}.count.${index}.${this.session}` }));
       added = true;
     }
     if (added) this.nc.publish(ANNOUNCE_SUBJECT, this.run);
@@ -188,11 +189,11 @@ class Follower {
       if (this.ready.has(shard.index)) break;
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
-    const bytes = await (this.prefetch?.index === shard.index ? this.prefetch.bytes : this.store.getBlob(this.names.countObject(shard.index)));
+    const bytes = await (this.prefetch?.index === shard.index ? this.prefetch.bytes : this.download(shard.index));
     this.prefetch = undefined;
     const following = this.shards[position + 1];
     if (following && this.ready.has(following.index)) {
-      const download = this.store.getBlob(this.names.countObject(following.index));
+      const download = this.download(following.index);
       download.catch(() => {});
       this.prefetch = { index: following.index, bytes: download };
     }
@@ -208,6 +209,14 @@ class Follower {
     } catch (error) {
       throw this.shardError(shard, 'INTERNAL', `A worker returned a result that is not valid counts: ${(error as Error).message}`);
     }
+  }
+
+  private download(index: number): Promise<Uint8Array | null> {
+    return this.retry(() => this.store.getBlob(this.names.countObject(index)));
+  }
+
+  private retry<T>(request: () => Promise<T>): Promise<T> {
+    return retrying(request, this.ctx.signal);
   }
 
   /** The shard is merged: its objects go (a rerun that needs them again recounts the shard). */
@@ -233,25 +242,38 @@ class Follower {
     return new LmpipeError(code, `Shard ${shard.index}: ${message}`, { stage: 'count', file: shard.path, position });
   }
 
+  /** Results as workers report them; the subscription is renewed if a server restart ends it. */
   private followResults(): void {
+    let stopped = false;
+    let current: { stop(): void } | undefined;
+    this.stops.push(() => {
+      stopped = true;
+      current?.stop();
+    });
     void (async () => {
-      const consumer = await this.js.consumers.get(this.names.stream, COORDINATOR_CONSUMER);
-      const messages = await consumer.consume({ max_messages: 64 });
-      this.stops.push(() => void messages.stop());
-      for await (const message of messages) {
-        const result = message.json<ResultMessage>();
-        message.ack();
-        const shard = this.byIndex.get(result.index);
-        if (!shard) continue; // merged before this coordinator started
-        if (result.ok) {
-          this.ready.add(result.index);
-          this.wake();
-        } else {
-          const code = (/^\[(\w+)\] /.exec(result.error)?.[1] ?? 'INTERNAL') as ErrorCode;
-          this.fail(this.shardError(shard, code, `failed ${result.attempt} times; last on worker ${result.worker}: ${result.error.replace(/^\[\w+\] /, '')}`));
+      while (!stopped) {
+        const messages = await this.retry(async () => (await this.js.consumers.get(this.names.stream, COORDINATOR_CONSUMER)).consume({ max_messages: 64 }));
+        current = messages;
+        try {
+          for await (const message of messages) this.onResult(message.json<ResultMessage>(), () => message.ack());
+        } catch {
+          // The server went away: subscribe again.
         }
       }
     })().catch((error) => this.fail(error));
+  }
+
+  private onResult(result: ResultMessage, ack: () => void): void {
+    ack();
+    const shard = this.byIndex.get(result.index);
+    if (!shard) return; // merged before this coordinator started
+    if (result.ok) {
+      this.ready.add(result.index);
+      this.wake();
+    } else {
+      const code = (/^\[(\w+)\] /.exec(result.error)?.[1] ?? 'INTERNAL') as ErrorCode;
+      this.fail(this.shardError(shard, code, `failed ${result.attempt} times; last on worker ${result.worker}: ${result.error.replace(/^\[\w+\] /, '')}`));
+    }
   }
 
   /** A job whose workers all died (no result, no error) reaches max_deliver: the server says so. */
@@ -296,10 +318,15 @@ class Follower {
   }
 }
 
+/**
+ * The shard's bytes, plus the byte after it when the file goes on: a worker then reads the same
+ * range of its copy and knows, as it would from the file, that the document does not end there.
+ */
 async function _readShard(shard: Shard): Promise<Uint8Array> {
   const file = await openFile(shard.path, 'r');
   try {
-    const bytes = new Uint8Array(shard.end - shard.start);
+    const size = (await file.stat()).size;
+    const bytes = new Uint8Array(Math.min(shard.end + 1, size) - shard.start);
     for (let at = 0; at < bytes.length;) {
       const { bytesRead } = await file.read(bytes, at, bytes.length - at, shard.start + at);
       if (bytesRead === 0) throw new LmpipeError('INPUT', `Expected ${bytes.length} bytes, the file ended at ${shard.start + at}`, { stage: 'count', file: shard.path });

@@ -26,6 +26,8 @@ export const WORKERS_CONSUMER = 'workers';
 export const COORDINATOR_CONSUMER = 'coordinator';
 /** Deliveries of one job before the run stops with an error naming it. */
 export const MAX_ATTEMPTS = 3;
+/** Object store chunk size: fewer, larger messages (a default server takes up to 1 MiB). */
+export const CHUNK_BYTES = 1000 * 1024;
 /** How often a worker says it is alive (ms); the coordinator counts workers heard from in 3x this. */
 export const PRESENCE_MS = 2000;
 

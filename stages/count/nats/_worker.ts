@@ -24,8 +24,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { LmpipeError } from '../../../lib/errors.ts';
 import { countShard } from '../index.ts';
 import { encodeShardCounts } from './_codec.ts';
+import { retrying } from './_connect.ts';
 import {
-  ANNOUNCE_SUBJECT, describeShard, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames, STREAM_PREFIX, WORKERS_CONSUMER,
+  ANNOUNCE_SUBJECT, CHUNK_BYTES, describeShard, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames, STREAM_PREFIX, WORKERS_CONSUMER,
   type JobMessage, type Presence, type ResultMessage,
 } from './_protocol.ts';
 
@@ -127,17 +128,17 @@ async function _serve(message: JsMsg, context: ServeContext): Promise<void> {
   const heartbeat = setInterval(() => message.working(), Math.max(100, ackWaitMs / 3));
   const index = job.shard.index;
   try {
-    const store = await new Objm(nc).open(names.bucket);
+    const store = await retrying(() => new Objm(nc).open(names.bucket));
     let input: Uint8Array | undefined;
     if (job.input) {
-      input = (await store.getBlob(job.input)) ?? undefined;
+      input = (await retrying(() => store.getBlob(job.input!))) ?? undefined;
       if (!input) throw new Error(`Expected the shipped input ${job.input} in ${names.bucket}`);
     }
     const output = await handle(job, input);
-    await store.putBlob({ name: names.countObject(index) }, output);
+    await retrying(() => store.putBlob({ name: names.countObject(index), options: { max_chunk_size: CHUNK_BYTES } }, output));
     const result: ResultMessage = { kind: 'count', index, ok: true, object: names.countObject(index), worker, attempt };
-    await js.publish(names.countResult(index), JSON.stringify(result), { msgID: `${job.run}.result.${index}.${message.seq}.${attempt}` });
-    await message.ackAck();
+    await retrying(() => js.publish(names.countResult(index), JSON.stringify(result), { msgID: `${job.run}.result.${index}.${message.seq}.${attempt}` }));
+    await retrying(() => message.ackAck());
     log(`finished ${describeShard(job.shard)} for run ${job.run} (attempt ${attempt})`);
   } catch (error) {
     const text = error instanceof LmpipeError ? `[${error.code}] ${error.toLine()}` : error instanceof Error ? error.message : String(error);
@@ -157,11 +158,12 @@ async function _serve(message: JsMsg, context: ServeContext): Promise<void> {
 /** The count job: one shard, its own dictionary (so its result stands alone), encoded for the store. */
 export async function countJob(job: JobMessage, input: Uint8Array | undefined): Promise<Uint8Array> {
   if (!input) return encodeShardCounts(await countShard(job.shard, job.options), job.run);
-  // Shipped bytes: the shard's range as a file of its own (shards are cut at line ends).
+  // Shipped bytes: the shard's range as a file of its own (shards are cut at line ends), and the
+  // byte after it when the file went on (_readShard), so that the document does not end here.
   const path = join(tmpdir(), `lmpipe-${job.run}-${job.shard.index}-${crypto.randomUUID().slice(0, 8)}`);
   await writeFile(path, input);
   try {
-    const counts = await countShard({ ...job.shard, path, start: 0, end: input.length }, job.options);
+    const counts = await countShard({ ...job.shard, path, start: 0, end: job.shard.end - job.shard.start }, job.options);
     return encodeShardCounts(counts, job.run);
   } finally {
     await rm(path, { force: true });
