@@ -1,8 +1,8 @@
 /** The summary printed at the end of a run: what was counted, learned and generated, and where it is. */
-import { join } from 'node:path';
 import type { RunSummary } from '../storage/summary.ts';
 import type { Config } from './config.ts';
 import { formatDuration } from './progress.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 const int = (value: number) => value.toLocaleString('en-US');
 const ppl = (value: number | undefined) => (value === undefined ? '?' : value.toFixed(2));
@@ -35,7 +35,7 @@ export function formatSummary(summary: RunSummary, context: SummaryContext): str
     );
   }
   if (summary.sample) row('sample', JSON.stringify(summary.sample.text));
-  row('database', `${join(config.out, 'lmpipe.sqlite')}  (try: npm run query -- top --n 2 --out ${config.out})`);
+  row('database', `${runPaths(config.out).database}  (try: npm run query -- top --n 2 --out ${config.out})`);
   if (context.report) row('report', context.report);
   return lines.join('\n');
 }
