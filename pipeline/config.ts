@@ -46,8 +46,9 @@ export const DEFAULTS = {
   natsCreds: '',
   /** TLS: the CA certificate that signed the NATS server's. */
   natsCa: '',
-  /** TLS: a client certificate (with --nats-key) for servers that verify clients. */
+  /** TLS: a client certificate, for servers that verify clients. */
   natsCert: '',
+  /** TLS: the client certificate's private key. */
   natsKey: '',
   /** Seconds a NATS worker may go without a heartbeat before its job goes to another worker. */
   natsAckWait: 30,

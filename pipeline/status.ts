@@ -4,7 +4,7 @@
  * done), rewritten every few seconds by the coordinator and deleted when the count is done.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { runPaths } from '../storage/run-paths.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { loadStage } from '../storage/stages.ts';
 import { STAGE_ORDER } from './config.ts';
@@ -18,8 +18,6 @@ function brief(checkpoint: Record<string, unknown>): string {
     .map(([key, value]) => `${key}=${typeof value === 'number' ? value.toLocaleString('en-US') : String(value)}`);
   return parts.join(' ');
 }
-
-export const natsStatusPath = (dir: string) => join(dir, 'nats-status.json');
 
 /** What DIR/nats-status.json holds. */
 export interface NatsStatus {
@@ -49,8 +47,8 @@ export function describeStatus(dir: string): string {
       const label = name === 'count' ? 'read+tokenize+count' : name;
       if (!record) lines.push(`  ${label.padEnd(20)} not started`);
       else lines.push(`  ${label.padEnd(20)} ${record.state === 'done' ? 'done' : 'partly done'}  ${record.updatedAt}  ${brief(record.checkpoint)}`);
-      if (name === 'count' && record?.state !== 'done' && existsSync(natsStatusPath(dir))) {
-        const status = JSON.parse(readFileSync(natsStatusPath(dir), 'utf8')) as NatsStatus;
+      if (name === 'count' && record?.state !== 'done' && existsSync(runPaths(dir).natsStatus)) {
+        const status = JSON.parse(readFileSync(runPaths(dir).natsStatus, 'utf8')) as NatsStatus;
         lines.push(`  ${''.padEnd(20)} ${describeNatsStatus(status)}  (at ${status.updatedAt})`);
       }
     }

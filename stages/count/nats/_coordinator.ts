@@ -31,7 +31,8 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { LmpipeError, type ErrorCode } from '../../../lib/errors.ts';
 import { writeFileAtomic } from '../../../lib/checkpoint.ts';
-import { describeNatsStatus, natsStatusPath, type NatsStatus } from '../../../pipeline/status.ts';
+import { describeNatsStatus, type NatsStatus } from '../../../pipeline/status.ts';
+import { runPaths } from '../../../storage/run-paths.ts';
 import type { Shard, StageContext } from '../../../pipeline/types.ts';
 import type { ShardCounts } from '../index.ts';
 import { connectNats, retrying } from './_connect.ts';
@@ -85,7 +86,7 @@ async function* _follow(shards: Shard[], ctx: StageContext): AsyncGenerator<Shar
       follower.stop();
       if (finished) {
         await _deleteRun(jsm, store, names.stream);
-        await rm(natsStatusPath(ctx.dir), { force: true });
+        await rm(runPaths(ctx.dir).natsStatus, { force: true });
       }
     }
   } finally {
@@ -313,7 +314,7 @@ class Follower {
       workers: [...this.workers.values()].map(({ seen: _seen, ...worker }) => worker),
       jobs: { pending: info.num_pending, running: info.num_ack_pending, done: this.merged + this.ready.size, total: this.shards.length },
     };
-    writeFileAtomic(natsStatusPath(this.ctx.dir), [new TextEncoder().encode(JSON.stringify(status, null, 2) + '\n')]);
+    writeFileAtomic(runPaths(this.ctx.dir).natsStatus, [new TextEncoder().encode(JSON.stringify(status, null, 2) + '\n')]);
     this.ctx.log(describeNatsStatus(status));
   }
 }
