@@ -12,12 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
 import { benchScaling, scalingTable } from '../bench/workers.ts';
+import { benchNats, natsTable } from '../bench/nats.ts';
 import { writeFileAtomic } from '../lib/checkpoint.ts';
 import { describeFailure } from '../lib/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--no-nats] [--nats-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
@@ -30,6 +31,9 @@ its steady counting rate (MB/s between 25% and 90% of the input).
 Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
 alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of the
 fastest runs (and of the medians).
+Then distributed counting (bench/nats.ts), when nats-server is installed: the same corpus counted by
+the pipeline as coordinator plus 2 local NATS workers against --workers 2, alternating, --nats-repeat
+times each (default 3).
 Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
@@ -41,6 +45,8 @@ interface Args {
   ingest: boolean;
   scaling: boolean;
   scalingRepeat: number;
+  nats: boolean;
+  natsRepeat: number;
   out: string;
   trainSeconds: number;
   repeat: number;
@@ -49,7 +55,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, scaling: true, scalingRepeat: 3, out: '', trainSeconds: 10, repeat: 1, timeoutS: 1800, help: false };
+  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, scaling: true, scalingRepeat: 3, nats: true, natsRepeat: 3, out: '', trainSeconds: 10, repeat: 1, timeoutS: 1800, help: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -68,6 +74,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--no-ingest') args.ingest = false;
     else if (flag === '--no-scaling') args.scaling = false;
     else if (flag === '--scaling-repeat') args.scalingRepeat = Number(value());
+    else if (flag === '--no-nats') args.nats = false;
+    else if (flag === '--nats-repeat') args.natsRepeat = Number(value());
     else throw new TypeError(`Unknown flag \`${flag}\`; see --help`);
   }
   if (!(args.sizeMb > 0 && args.sizeMb <= 10000)) throw new TypeError(`Expected \`--size\` to be a number of MB from 0 to 10000, got \`${args.sizeMb}\``);
@@ -77,6 +85,9 @@ function parseArgs(argv: string[]): Args {
   if (!(Number.isInteger(args.repeat) && args.repeat >= 1)) throw new TypeError(`Expected \`--repeat\` to be an integer of at least 1, got \`${args.repeat}\``);
   if (!(Number.isInteger(args.scalingRepeat) && args.scalingRepeat >= 1)) {
     throw new TypeError(`Expected \`--scaling-repeat\` to be an integer of at least 1, got \`${args.scalingRepeat}\``);
+  }
+  if (!(Number.isInteger(args.natsRepeat) && args.natsRepeat >= 1)) {
+    throw new TypeError(`Expected \`--nats-repeat\` to be an integer of at least 1, got \`${args.natsRepeat}\``);
   }
   args.out ||= args.sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${args.sizeMb}mb.json`);
   return args;
@@ -177,6 +188,13 @@ async function main(argv: string[]): Promise<void> {
     const scaling = await benchScaling({ repeat: args.scalingRepeat, timeoutS: args.timeoutS, log });
     results.scaling = scaling;
     console.log(`${scalingTable(scaling)}\n`);
+  }
+  if (args.nats) {
+    log('running the distributed-counting benchmark (bench/nats.ts) ...');
+    const corpus = await makeCorpus({ sizeMb: args.sizeMb });
+    const nats = await benchNats(corpus.path, { repeat: args.natsRepeat, timeoutS: args.timeoutS, bytes: corpus.bytes, log });
+    results.nats = nats ?? { skipped: 'nats-server is not installed' };
+    console.log(nats ? `${natsTable(nats)}\n` : 'distributed counting: skipped (nats-server is not installed)\n');
   }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');

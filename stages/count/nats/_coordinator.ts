@@ -45,6 +45,7 @@ import {
 /** Shards published ahead of the merge: bounds the object store's share of a run (about 7 MB each). */
 const WINDOW = 16;
 const NANOS_PER_MS = 1e6;
+const LOG_MS = 10_000;
 
 /** The run's name in JetStream: the same for a rerun of the same count stage in the same directory. */
 export function natsRunId(ctx: Pick<StageContext, 'dir' | 'fingerprint'>): string {
@@ -134,6 +135,7 @@ class Follower {
   private readonly stops: Array<() => void> = [];
   private prefetch: { index: number; bytes: Promise<Uint8Array | null> } | undefined;
   private merged = 0;
+  private logged = { workers: -1, at: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -315,7 +317,11 @@ class Follower {
       jobs: { pending: info.num_pending, running: info.num_ack_pending, done: this.merged + this.ready.size, total: this.shards.length },
     };
     writeFileAtomic(runPaths(this.ctx.dir).natsStatus, [new TextEncoder().encode(JSON.stringify(status, null, 2) + '\n')]);
-    this.ctx.log(describeNatsStatus(status));
+    // A line when the set of workers changes, else every LOG_MS: progress shows the rest.
+    if (status.workers.length !== this.logged.workers || now - this.logged.at >= LOG_MS) {
+      this.logged = { workers: status.workers.length, at: now };
+      this.ctx.log(describeNatsStatus(status));
+    }
   }
 }
 

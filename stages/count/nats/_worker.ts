@@ -127,6 +127,7 @@ async function _serve(message: JsMsg, context: ServeContext): Promise<void> {
   const ackWaitMs = (info?.config.ack_wait ?? 30e9) / 1e6;
   const heartbeat = setInterval(() => message.working(), Math.max(100, ackWaitMs / 3));
   const index = job.shard.index;
+  const started = performance.now();
   try {
     const store = await retrying(() => new Objm(nc).open(names.bucket));
     let input: Uint8Array | undefined;
@@ -139,7 +140,7 @@ async function _serve(message: JsMsg, context: ServeContext): Promise<void> {
     const result: ResultMessage = { kind: 'count', index, ok: true, object: names.countObject(index), worker, attempt };
     await retrying(() => js.publish(names.countResult(index), JSON.stringify(result), { msgID: `${job.run}.result.${index}.${message.seq}.${attempt}` }));
     await retrying(() => message.ackAck());
-    log(`finished ${describeShard(job.shard)} for run ${job.run} (attempt ${attempt})`);
+    log(`finished ${describeShard(job.shard)} for run ${job.run} (attempt ${attempt}) in ${((performance.now() - started) / 1000).toFixed(2)} s`);
   } catch (error) {
     const text = error instanceof LmpipeError ? `[${error.code}] ${error.toLine()}` : error instanceof Error ? error.message : String(error);
     log(`failed ${describeShard(job.shard)} for run ${job.run} (attempt ${attempt} of ${MAX_ATTEMPTS}): ${text}`);
