@@ -179,6 +179,25 @@ t.test('distributed counting on a nats-server', { skip }, async (t) => {
     await stopWorkers([slow, other]);
   });
 
+  await t.test('a job whose workers all die, three times, stops the run with an error naming the shard', async (t) => {
+    const single = join(inputs, 'single.txt');
+    writeFileSync(single, 'a corpus of one shard\n');
+    const running = runPipeline(mkdtempSync(join(tmpdir(), 'lmpipe-nats-')), [...distributed(), '--input', single]);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const doomed = startWorker(server.url, { script: testWorker, args: ['--mode', 'stall'] });
+      await waitForOutput(doomed, (output) => output.includes('stalled on shard 0'));
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+    }
+    // The server notices the exhausted job (and says so) when a worker next asks for work.
+    const survivor = startWorker(server.url);
+    const run = await running;
+    t.equal(run.code, 1, run.stderr);
+    t.match(run.stderr, /single\.txt.*: Shard 0: was delivered 3 times and never finished/);
+    t.same(await streams(), []);
+    await stopWorkers([survivor]);
+  });
+
   for (const mode of ['garbage', 'truncated']) {
     await t.test(`a worker returning ${mode} stops the run with an error naming the shard`, async (t) => {
       const bad = startWorker(server.url, { script: testWorker, args: ['--mode', mode] });
