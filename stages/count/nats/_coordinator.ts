@@ -279,7 +279,10 @@ class Follower {
     }
   }
 
-  /** A job whose workers all died (no result, no error) reaches max_deliver: the server says so. */
+  /**
+   * A job whose workers all died (no result, no error) reaches max_deliver: the server says so, in an
+   * advisory, when a worker next asks for work (nats-server 2.9 checks then, not at the ack wait).
+   */
   private followAdvisories(): void {
     const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.names.stream}.${WORKERS_CONSUMER}`;
     const subscription = this.nc.subscribe(subject, {
