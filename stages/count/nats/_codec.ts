@@ -135,10 +135,15 @@ function writeVarints(out: Uint8Array, at: number, values: ArrayLike<number>): n
   return at;
 }
 
-function readIds(reader: { bytes: Uint8Array; at: number }, length: number, size: number, what: string): Int32Array {
+/** Each varint takes at least a byte: a length past the bytes left is a lie, caught before allocating. */
+function checkLength(reader: { bytes: Uint8Array; at: number }, length: number, what: string): void {
   if (!Number.isInteger(length) || length < 0 || length > reader.bytes.length - reader.at) {
     throw new RangeError(`Expected a length for ${what} within the result, got ${length}`);
   }
+}
+
+function readIds(reader: { bytes: Uint8Array; at: number }, length: number, size: number, what: string): Int32Array {
+  checkLength(reader, length, what);
   const out = new Int32Array(length);
   const bytes = reader.bytes;
   let at = reader.at;
@@ -160,9 +165,7 @@ function readIds(reader: { bytes: Uint8Array; at: number }, length: number, size
 }
 
 function readCounts(reader: { bytes: Uint8Array; at: number }, length: number, what: string): Float64Array {
-  if (!Number.isInteger(length) || length < 0 || length > reader.bytes.length - reader.at) {
-    throw new RangeError(`Expected a length for ${what} within the result, got ${length}`);
-  }
+  checkLength(reader, length, what);
   const out = new Float64Array(length);
   const bytes = reader.bytes;
   let at = reader.at;
