@@ -19,6 +19,15 @@ function brief(checkpoint: Record<string, unknown>): string {
   return parts.join(' ');
 }
 
+export interface StageStatus {
+  stage: string;
+  state: 'not started' | 'partly done' | 'done';
+  updatedAt?: string;
+  checkpoint?: Record<string, unknown>;
+  /** count, while NATS workers count it. */
+  nats?: NatsStatus;
+}
+
 /** What DIR/nats-status.json holds. */
 export interface NatsStatus {
   updatedAt: string;
@@ -36,24 +45,33 @@ export function describeNatsStatus(status: NatsStatus): string {
   return `nats: ${status.workers.length} workers${kinds ? ` (${kinds})` : ''}; jobs ${pending} pending, ${running} running, ${done} done of ${total}`;
 }
 
-export function describeStatus(dir: string): string {
+/** Each stage's state in run directory `dir`; undefined when nothing has run there. */
+export function readStatus(dir: string): StageStatus[] | undefined {
   const path = databasePath(dir);
-  if (!existsSync(path)) return `${dir}: no run yet (no ${path})`;
+  if (!existsSync(path)) return undefined;
   const db = openRunDatabase(path, { readonly: true });
   try {
-    const lines = [`${dir}:`];
-    for (const name of STAGE_ORDER) {
-      const record = loadStage(db, name);
-      const label = name === 'count' ? 'read+tokenize+count' : name;
-      if (!record) lines.push(`  ${label.padEnd(20)} not started`);
-      else lines.push(`  ${label.padEnd(20)} ${record.state === 'done' ? 'done' : 'partly done'}  ${record.updatedAt}  ${brief(record.checkpoint)}`);
-      if (name === 'count' && record?.state !== 'done' && existsSync(runPaths(dir).natsStatus)) {
-        const status = JSON.parse(readFileSync(runPaths(dir).natsStatus, 'utf8')) as NatsStatus;
-        lines.push(`  ${''.padEnd(20)} ${describeNatsStatus(status)}  (at ${status.updatedAt})`);
-      }
-    }
-    return lines.join('\n');
+    return STAGE_ORDER.map((stage) => {
+      const record = loadStage(db, stage);
+      const natsStatus = runPaths(dir).natsStatus;
+      const nats = stage === 'count' && record?.state !== 'done' && existsSync(natsStatus)
+        ? { nats: JSON.parse(readFileSync(natsStatus, 'utf8')) as NatsStatus } : {};
+      if (!record) return { stage, state: 'not started', ...nats };
+      return { stage, state: record.state === 'done' ? 'done' : 'partly done', updatedAt: record.updatedAt, checkpoint: record.checkpoint, ...nats };
+    });
   } finally {
     db.close();
   }
+}
+
+export function describeStatus(dir: string): string {
+  const stages = readStatus(dir);
+  if (!stages) return `${dir}: no run yet (no ${databasePath(dir)})`;
+  const lines = [`${dir}:`];
+  for (const { stage, state, updatedAt, checkpoint, nats } of stages) {
+    const label = stage === 'count' ? 'read+tokenize+count' : stage;
+    lines.push(`  ${label.padEnd(20)} ${state}${updatedAt ? `  ${updatedAt}  ${brief(checkpoint!)}` : ''}`);
+    if (nats) lines.push(`  ${''.padEnd(20)} ${describeNatsStatus(nats)}  (at ${nats.updatedAt})`);
+  }
+  return lines.join('\n');
 }

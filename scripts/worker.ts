@@ -8,87 +8,52 @@
  * It serves every lmpipe run on the server, one after another, and stays up for the next until
  * SIGTERM or Ctrl-C (it finishes the job in hand first; a second Ctrl-C quits at once, and the job
  * goes to another worker after the ack wait). `--workers N` runs N worker processes (this one and
- * N-1 children): counting is CPU-bound, one job per core.
+ * N-1 children): counting is CPU-bound, one job per core. The NATS flags are the pipeline's
+ * settings (pipeline/config.ts), with the same docs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
-import { describeFailure, EXIT_CODES } from '../lib/errors.ts';
-import { connectNats, serveJobs } from '../stages/count/nats/index.ts';
+import { flagLines, parseCommandLine, type FlagSpec } from '../pipeline/args.ts';
+import { SETTINGS } from '../pipeline/config.ts';
+import { runMain } from '../pipeline/run-main.ts';
+import { connectNats, serveJobs, type NatsSettings } from '../stages/count/nats/index.ts';
 
-const USAGE = `Usage: npm run worker -- --nats URL [--workers N] [--exit-when-idle SECONDS] [credentials]
+const NATS_KEYS = ['nats', 'natsCreds', 'natsCa', 'natsCert', 'natsKey'] as const;
 
-Pulls count jobs from pipelines run with --nats URL and runs them, one job per worker process.
+const FLAGS: Record<string, FlagSpec> = {
+  ...Object.fromEntries(NATS_KEYS.map((key) => [key, { kind: 'string', help: SETTINGS[key].doc, default: SETTINGS[key].default } satisfies FlagSpec])),
+  workers: { kind: 'integer', min: 1, help: 'Worker processes on this machine, one job each (default: one per core)', default: availableParallelism() },
+  exitWhenIdle: { kind: 'number', min: 0, value: 'S', help: 'Exit after this many seconds without a job; 0 runs until SIGTERM or Ctrl-C', default: 0 },
+  quiet: { kind: 'boolean', help: 'Print only errors', default: false },
+};
 
-  --nats URL                 nats://host:4222, nats://user:password@host:4222, nats://token@host:4222,
-                             tls://host:4222; several servers of a cluster comma-separated
-  --workers N                worker processes on this machine (default: one per core)
-  --exit-when-idle SECONDS   exit after this long without a job (default 0: run until SIGTERM/Ctrl-C)
-  --nats-creds FILE          a .creds file (JWT and nkey seed) or an nkey seed file
-  --nats-ca FILE             TLS: the CA certificate that signed the server's
-  --nats-cert FILE           TLS: a client certificate (with --nats-key) for servers that verify clients
-  --nats-key FILE
-  --quiet                    print only errors`;
+const USAGE = `Usage: npm run worker -- --nats URL [--workers N] [--exit-when-idle S] [credentials]
 
-function parse() {
-  const { values } = parseArgs({
-    options: {
-      nats: { type: 'string' }, workers: { type: 'string' }, 'exit-when-idle': { type: 'string' },
-      'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'nats-cert': { type: 'string' }, 'nats-key': { type: 'string' },
-      quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: false,
-  });
-  if (values.help) return undefined;
-  if (!values.nats) throw new TypeError('Expected `--nats URL`, for example --nats nats://127.0.0.1:4222');
-  const number = (flag: string, raw: string | undefined, fallback: number, min: number) => {
-    const value = raw === undefined ? fallback : Number(raw);
-    if (!Number.isFinite(value) || value < min) throw new TypeError(`Expected \`--${flag}\` to be a number of at least ${min}, got \`${raw}\``);
-    return value;
-  };
-  return {
-    settings: { nats: values.nats, natsCreds: values['nats-creds'] ?? '', natsCa: values['nats-ca'] ?? '', natsCert: values['nats-cert'] ?? '', natsKey: values['nats-key'] ?? '' },
-    workers: Math.floor(number('workers', values.workers, availableParallelism(), 1)),
-    exitWhenIdle: number('exit-when-idle', values['exit-when-idle'], 0, 0),
-    quiet: values.quiet === true,
-  };
-}
+Pulls count jobs from pipelines run with --nats URL and runs them, one job per worker process,
+until SIGTERM or Ctrl-C. See the README, "Counting on several machines".
+
+${flagLines(FLAGS, { kebab: true }).join('\n')}`;
 
 /** N-1 more worker processes: the same command with --workers 1. */
 function startChildren(count: number): ChildProcess[] {
   const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
-  const args = process.argv.slice(2).filter((arg, i, all) => arg !== '--workers' && all[i - 1] !== '--workers');
+  const args = process.argv.slice(2).filter((arg, i, all) => !arg.startsWith('--workers') && all[i - 1] !== '--workers');
   const command = isDeno ? ['run', '-A', process.argv[1], ...args, '--workers', '1'] : [...process.execArgv, process.argv[1], ...args, '--workers', '1'];
   return Array.from({ length: count }, () => spawn(process.execPath, command, { stdio: 'inherit' }));
 }
 
-async function main(): Promise<number> {
-  const options = parse();
-  if (!options) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  const controller = new AbortController();
-  const children = startChildren(options.workers - 1);
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED);
-    for (const child of children) child.kill('SIGTERM');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const log = options.quiet ? () => {} : (message: string) => process.stderr.write(`worker: ${message}\n`);
-  const nc = await connectNats(options.settings, 'lmpipe worker');
+runMain('worker', async ({ signal }) => {
+  const { flags, help } = parseCommandLine(process.argv.slice(2), { flags: FLAGS, kebab: true });
+  if (help) return void process.stdout.write(`${USAGE}\n`);
+  if (!flags.nats) throw new TypeError('Expected `--nats URL`, for example --nats nats://127.0.0.1:4222');
+  const settings = Object.fromEntries(NATS_KEYS.map((key) => [key, flags[key]])) as unknown as NatsSettings;
+  const log = flags.quiet ? () => {} : (message: string) => process.stderr.write(`worker: ${message}\n`);
+  const children = startChildren((flags.workers as number) - 1);
+  signal.addEventListener('abort', () => children.forEach((child) => child.kill('SIGTERM')));
+  const nc = await connectNats(settings, 'lmpipe worker');
   log(`connected to ${nc.getServer()}; waiting for jobs`);
-  const done = await serveJobs(nc, { signal: controller.signal, exitWhenIdleMs: options.exitWhenIdle * 1000, log });
+  const done = await serveJobs(nc, { signal, exitWhenIdleMs: (flags.exitWhenIdle as number) * 1000, log });
   await nc.close();
   await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
   log(`stopped after ${done} jobs`);
-  return 0;
-}
-
-main().then((code) => process.exit(code), (error) => {
-  const { line, exitCode } = describeFailure(error);
-  process.stderr.write(`${line}\n`);
-  process.exit(exitCode);
 });
