@@ -158,6 +158,8 @@ async function _serve(message: JsMsg, context: ServeContext): Promise<void> {
 
 /** The count job: one shard, its own dictionary (so its result stands alone), encoded for the store. */
 export async function countJob(job: JobMessage, input: Uint8Array | undefined): Promise<Uint8Array> {
+  // A newer coordinator may send kinds of job (reduce) this worker does not know: fail them loudly.
+  if (job.kind !== 'count') throw new Error(`Expected a count job, got a \`${(job as { kind?: string }).kind}\` job: update this worker`);
   if (!input) return encodeShardCounts(await countShard(job.shard, job.options), job.run);
   // Shipped bytes: the shard's range as a file of its own (shards are cut at line ends), and the
   // byte after it when the file went on (_readShard), so that the document does not end here.
