@@ -77,7 +77,7 @@ export function natsTable(result: NatsBenchResult): string {
   const best = (values: number[]) => Math.min(...values).toFixed(2);
   const perShard = _median(result.shardSeconds);
   return [
-    '| 100 MB, d2l-word, order 3 | process s | count stage s | vs local (fastest) | vs local (medians) |',
+    `| ${(result.bytes / 1e6).toFixed(0)} MB, d2l-word, order 3 | process s | count stage s | vs local (fastest) | vs local (medians) |`,
     '|---|---:|---:|---:|---:|',
     `| local, \`--workers 2\` | ${best(result.runs.local.seconds)} | ${best(result.runs.local.countStageSeconds)} | 1.00× | 1.00× |`,
     `| coordinator + 2 NATS workers | ${best(result.runs.nats.seconds)} | ${best(result.runs.nats.countStageSeconds)} | ${result.ratio.countStage.toFixed(2)}× | ${result.medianRatio.countStage.toFixed(2)}× |`,
