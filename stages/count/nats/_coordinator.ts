@@ -42,7 +42,10 @@ import {
   WORKERS_CONSUMER, type CountJobMessage, type Presence, type ResultMessage,
 } from './_protocol.ts';
 
-/** Shards published ahead of the merge: bounds the object store's share of a run (about 7 MB each). */
+/**
+ * Shards published ahead of the merge, at least: bounds the object store's share of a run (about
+ * 7 MB a shard); with many workers, two per worker, so that none waits for a job.
+ */
 const WINDOW = 16;
 const NANOS_PER_MS = 1e6;
 const LOG_MS = 10_000;
@@ -156,10 +159,10 @@ class Follower {
     this.stops.push(() => ctx.signal.removeEventListener('abort', abort));
   }
 
-  /** Publishes the jobs of shards[from .. from + WINDOW) that are neither done nor out. */
+  /** Publishes the jobs of the window from shards[from] on that are neither done nor out. */
   async publishWindow(from: number): Promise<void> {
     let added = false;
-    for (const shard of this.shards.slice(from, from + WINDOW)) {
+    for (const shard of this.shards.slice(from, from + Math.max(WINDOW, 2 * this.workers.size))) {
       const index = shard.index;
       if (this.published.has(index) || this.ready.has(index)) continue;
       this.published.add(index);
