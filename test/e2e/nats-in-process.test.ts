@@ -12,20 +12,14 @@ import { connectNats, countJob, distributedCountStage, natsCountShards, natsRunI
 import { runCount } from '../../stages/count/index.ts';
 import { runPaths } from '../../storage/run-paths.ts';
 import { drain, dumpTables, random, randomText, stageContext } from '../oracles/count-oracle.ts';
-import { natsServerBinary, startNatsServer } from '../helpers/nats-server.ts';
+import { skipWithoutNats, startNatsServer, writeInputs } from '../helpers/nats-server.ts';
 
-const skip = natsServerBinary() ? false : 'nats-server is not installed (apt-get install nats-server)';
+const skip = skipWithoutNats();
 
 t.test('natsCountShards() and serveJobs() in one process give runCount the local pool\'s counts', { skip }, async (t) => {
   const server = (await startNatsServer())!;
   t.teardown(() => server.stop());
-  const inputs = mkdtempSync(join(tmpdir(), 'lmpipe-nats-input-'));
-  const next = random(31);
-  const files = [0, 1].map((i) => {
-    const path = join(inputs, `doc${i}.txt`);
-    writeFileSync(path, randomText(next, 2500));
-    return path;
-  });
+  const { files } = writeInputs(31, 2500);
   const settings = { input: files, tokenizer: 'd2l-word', order: 3, shardMb: 0.003, checkpointSecs: 0 } as const;
   const result = (dir: string, ctx: { db: Parameters<typeof dumpTables>[0] }) => ({ tables: dumpTables(ctx.db), stream: readFileSync(join(dir, 'tokens.bin')).toString('base64') });
 

@@ -15,26 +15,18 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats } from '../../stages/count/nats/index.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
-import { dumpTables, random, randomText } from '../oracles/count-oracle.ts';
-import { natsServerBinary, startNatsServer, startWorker, stopWorkers, waitForOutput, type WorkerProcess } from '../helpers/nats-server.ts';
+import { dumpTables } from '../oracles/count-oracle.ts';
+import { skipWithoutNats, startNatsServer, startWorker, stopWorkers, waitForOutput, writeInputs, type WorkerProcess } from '../helpers/nats-server.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const pipeline = join(root, 'scripts/run-pipeline.ts');
 const testWorker = join(root, 'test/helpers/nats-test-worker.ts');
 const ACK_WAIT = 1;
 
-const skip = natsServerBinary() ? false : 'nats-server is not installed (apt-get install nats-server)';
-
-t.test('distributed counting on a nats-server', { skip }, async (t) => {
+t.test('distributed counting on a nats-server', { skip: skipWithoutNats() }, async (t) => {
   const server = (await startNatsServer())!;
   t.teardown(() => server.stop());
-  const inputs = mkdtempSync(join(tmpdir(), 'lmpipe-nats-input-'));
-  const next = random(13);
-  const files = [0, 1].map((i) => {
-    const path = join(inputs, `part${i}.txt`);
-    writeFileSync(path, randomText(next, 3000));
-    return path;
-  });
+  const { dir: inputs, files } = writeInputs(13, 3000);
   const settings = ['--input', ...files, '--tokenizer', 'char', '--order', '3', '--shard-mb', '0.002', '--until', 'count', '--checkpoint-secs', '0'];
 
   /** Runs the pipeline; after `killAfter` progress events, SIGKILLs it; `onEvents` sees the count so far. */

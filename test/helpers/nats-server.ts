@@ -9,13 +9,29 @@
  *   await stopAll(worker); await server.stop();
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { random, randomText } from '../oracles/count-oracle.ts';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The tap `skip` option of a test that needs nats-server: false, or why it is skipped. */
+export const skipWithoutNats = (): false | string => (natsServerBinary() ? false : 'nats-server is not installed (apt-get install nats-server)');
+
+/** Two seeded random text files (count-oracle's generator) in a fresh directory: `part0.txt`, `part1.txt`. */
+export function writeInputs(seed: number, words: number): { dir: string; files: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-nats-input-'));
+  const next = random(seed);
+  const files = [0, 1].map((i) => {
+    const path = join(dir, `part${i}.txt`);
+    writeFileSync(path, randomText(next, words));
+    return path;
+  });
+  return { dir, files };
+}
 
 export function natsServerBinary(): string | undefined {
   for (const candidate of ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server']) {

@@ -38,7 +38,7 @@ import type { ShardCounts } from '../index.ts';
 import { connectNats, retrying } from './_connect.ts';
 import { decodeShardCounts } from './_codec.ts';
 import {
-  ANNOUNCE_SUBJECT, CHUNK_BYTES, COORDINATOR_CONSUMER, describeShard, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames,
+  ANNOUNCE_SUBJECT, CHUNK_BYTES, COORDINATOR_CONSUMER, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames,
   WORKERS_CONSUMER, type CountJobMessage, type Presence, type ResultMessage,
 } from './_protocol.ts';
 
