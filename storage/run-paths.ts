@@ -9,6 +9,7 @@
  *   DIR/report.html            the report, with zipf.svg and training.svg beside it
  *   DIR/lock                   present while a run is using the directory
  *   DIR/count-runs/            the count stage's sorted runs and partitions while it runs
+ *   DIR/nats-status.json       while count runs on NATS workers: workers connected, jobs pending/running/done
  *
  *   const paths = runPaths('runs/timemachine');
  *   openRunDatabase(paths.database);
@@ -30,6 +31,7 @@ export function runPaths(dir: string) {
     trainingSvg: join(dir, 'training.svg'),
     lock: join(dir, 'lock'),
     countRuns: join(dir, 'count-runs'),
+    natsStatus: join(dir, 'nats-status.json'),
   };
 }
 

@@ -38,7 +38,14 @@ export interface RunCountOptions {
   checkpointMs?: number;
   /** Worker module, for tests that need a worker that crashes. */
   workerModule?: URL;
+  /**
+   * Where shard counts come from (default: this machine's worker pool): counts in shard order, and
+   * where to hand back their buffers. stages/count/nats/ plugs in workers on other machines here.
+   */
+  shardSource?: ShardSource;
 }
+
+export type ShardSource = (shards: Shard[], ctx: StageContext) => { results: AsyncIterable<ShardCounts>; recycle(buffers: ArrayBuffer[]): void };
 
 export type CountPhase = 'count' | 'reduce' | 'write';
 
@@ -148,7 +155,8 @@ async function* _countPhase(
   try {
     yield { done, total, unit: 'bytes', data: { phase: 'count' } };
     let committedAt = Date.now();
-    const source = _countShards(shards.slice(merger.state.shardsDone), ctx, options.workerModule);
+    const remaining = shards.slice(merger.state.shardsDone);
+    const source = options.shardSource ? options.shardSource(remaining, ctx) : _countShards(remaining, ctx, options.workerModule);
     for await (const counts of source.results) {
       const { pieces, run } = merger.merge(shards[counts.index], counts);
       for (const piece of pieces) {
