@@ -6,7 +6,9 @@
  *   vocab(id INTEGER PRIMARY KEY, token TEXT UNIQUE NOT NULL, count INTEGER NOT NULL)
  *   VIEW ngram_counts(n INTEGER, tokens TEXT, count INTEGER)   -- tokens is a JSON array text
  *   metrics(run, epoch, step, split, loss, perplexity, tokens_per_s)
- * Everything else is internal: n-gram tables key on `tokens.id` (first-occurrence order).
+ * Everything else is internal: n-gram tables key on `tokens.id` (first-occurrence order); the
+ * sentence tables sentence2..5 (Kneser-Ney's counts, stages/count/_sentences.ts) too, with <s> = -1
+ * and </s> = -2.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -37,6 +39,19 @@ function ngramCountsView(): string {
     branches.push(`SELECT ${n} AS n, json_array(${tokens}) AS tokens, g.count AS count FROM ngram${n} g ${joins}`);
   }
   return `CREATE VIEW ngram_counts AS\n${branches.join('\nUNION ALL\n')};`;
+}
+
+/** sentence2..sentence5: the n-grams of `<s> w1 .. wk </s>` per line (order 1 is never stored). */
+function sentenceTables(): string {
+  const statements: string[] = [];
+  for (let n = 2; n <= MAX_ORDER; n++) {
+    const keys = columns(n);
+    statements.push(
+      `CREATE TABLE sentence${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
+        `count INTEGER NOT NULL, PRIMARY KEY (${keys.join(', ')})) WITHOUT ROWID;`,
+    );
+  }
+  return statements.join('\n');
 }
 
 const MIGRATIONS: string[] = [
@@ -77,6 +92,21 @@ const MIGRATIONS: string[] = [
     text TEXT NOT NULL,
     created_at TEXT NOT NULL
   );
+  `,
+  // 2: sentence n-gram counts (Kneser-Ney) and the n-gram-vs-RNN evaluations (analysis/eval.ts).
+  `
+  ${sentenceTables()}
+  CREATE TABLE evaluations (
+    run TEXT NOT NULL,
+    split TEXT NOT NULL,
+    model TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    oov INTEGER NOT NULL,
+    perplexity REAL NOT NULL,
+    perplexity_with_oov REAL NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run, split, model)
+  ) WITHOUT ROWID;
   `,
 ];
 

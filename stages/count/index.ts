@@ -5,3 +5,4 @@
 export { count, countStage } from './count.ts';
 export { runCount, tokensPath } from './_run.ts';
 export { countJob, countShard, transferables, type CountJob } from './_shard.ts';
+export { SentenceSplitter, sentencesOf, SENTENCE_END, SENTENCE_START } from './_sentences.ts';
