@@ -79,7 +79,7 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
   await backend(options.backend ?? 'auto');
   const db = options.db ?? openRunDatabase(file, { readonly: true });
   try {
-    const { params, shape, run } = _loadModel(dir, db);
+    const { params, shape, run } = loadTrainedModel(dir, db);
     const vocab = vocabTokens(db);
     const tokenizer = (getMeta(db, 'tokenizer') ?? 'd2l-char') as TokenizerName;
     const ids = new Map(vocab.map((token, id) => [token, id]));
@@ -133,7 +133,8 @@ function _pick(logits: Float32Array, options: { temperature: number; rng: Rng })
   return best;
 }
 
-function _loadModel(dir: string, db: Database): { params: Params; shape: ModelShape; run: string } {
+/** The parameters and shape of the model trained in `dir` (its checkpoint), and the run that trained it. */
+export function loadTrainedModel(dir: string, db: Database): { params: Params; shape: ModelShape; run: string } {
   const path = checkpointPath(dir);
   const saved = readCheckpoint<{ shape: ModelShape; run: string }>(path);
   if (!saved) {
