@@ -7,6 +7,7 @@ same text and compare every log10 value.
   kn_oracle.py sentences --tokenizer d2l-word FILE...       one tokenized sentence per line (lmplz's input)
   kn_oracle.py arpa --order N [--discount-fallback] FILE... the ARPA file lmplz writes, on stdout
   kn_oracle.py perplexity --arpa MODEL FILE...               KenLM query's summary lines
+      [--no-eos] [--skip-first]                              (lmpipe eval's unit: no </s>, no first word)
 
 Sentences: each line of each file is one sentence (a final newline does not start another), and
 `--tokenizer` splits it: `d2l-word` is d2l 0.17's `re.sub('[^A-Za-z]+', ' ', line).strip().lower().split()`
@@ -212,12 +213,17 @@ def score(model, order, context, word):
     raise KeyError(word)
 
 
-def perplexity(model, order, sents):
+def perplexity(model, order, sents, eos=True, skip_first=False):
     total = oov_total = 0.0
     tokens = oovs = 0
+    skip = skip_first
     for words in sents:
         context = [BOS]
-        for w in list(words) + [EOS]:
+        for w in list(words) + ([EOS] if eos else []):
+            if skip:
+                skip = False
+                context.append(w if (w,) in model else UNK)
+                continue
             known = (w,) in model and w != UNK
             if w == EOS:
                 known = True
@@ -241,6 +247,8 @@ def main():
     parser.add_argument('--tokenizer', choices=['d2l-word', 'whitespace'], default='d2l-word')
     parser.add_argument('--discount-fallback', action='store_true')
     parser.add_argument('--arpa')
+    parser.add_argument('--no-eos', action='store_true', help='perplexity: do not score </s> (lmpipe eval\'s unit)')
+    parser.add_argument('--skip-first', action='store_true', help='perplexity: do not score the first word (it has no RNN history)')
     args = parser.parse_args()
     sents = sentences(args.files, args.tokenizer)
     if args.command == 'sentences':
@@ -251,7 +259,7 @@ def main():
         write_arpa(ids, ngrams, sys.stdout)
     else:
         order, model = read_arpa(args.arpa)
-        including, excluding, oovs, tokens = perplexity(model, order, sents)
+        including, excluding, oovs, tokens = perplexity(model, order, sents, not args.no_eos, args.skip_first)
         print(f'Perplexity including OOVs:\t{including}')
         print(f'Perplexity excluding OOVs:\t{excluding}')
         print(f'OOVs:\t{oovs}')
