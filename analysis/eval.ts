@@ -23,7 +23,7 @@ import type { Database } from '../storage/driver.ts';
 import { getMeta, loadStage } from '../storage/stages.ts';
 import { queries } from '../storage/queries.ts';
 import { readIds, vocabLookup } from '../storage/encoded.ts';
-import { EVAL_UNITS, saveEvaluations, type EvaluationRow } from '../storage/evaluations.ts';
+import { EVAL_UNITS, loadEvaluations, saveEvaluations, type EvaluationRow } from '../storage/evaluations.ts';
 import { sentencesOf } from '../stages/count/index.ts';
 import { backend, initHidden, stepLogits, type BackendChoice, type Hidden, type ModelShape, type Params } from '../stages/train/index.ts';
 import { loadTrainedModel } from '../stages/sample.ts';
@@ -133,6 +133,24 @@ export async function evaluateRun(dir: string, db: Database, options: EvalOption
   const scored = split.scored.reduce((sum, value) => sum + value, 0);
   const oov = split.scored.reduce((sum, value, t) => sum + (value & split.oov[t]), 0);
   return { run, split: splitName, tokens: scored, oov, units: EVAL_UNITS, rows };
+}
+
+/**
+ * The comparison at the end of a pipeline run: evaluates when the train stage finished after the
+ * last evaluation of the validation split (else returns that one); undefined when there is no
+ * finished training, or the input was standard input (its lines cannot be read again).
+ */
+export async function evaluateAfterTraining(dir: string, db: Database, options: EvalOptions = {}): Promise<EvalResult | undefined> {
+  const train = loadStage(db, 'train');
+  const inputs: string[] = JSON.parse(getMeta(db, 'inputs') ?? '[]');
+  if (train?.state !== 'done' || inputs.includes('-')) return undefined;
+  const latest = db.prepare("SELECT run, max(created_at) AS at FROM evaluations WHERE split = 'valid'").get();
+  const stored = loadEvaluations(db).find((e) => e.split === 'valid' && e.run === latest?.run);
+  if (stored && latest!.at > train.updatedAt) {
+    const first = stored.rows[0];
+    return { run: stored.run, split: 'valid', tokens: first.tokens, oov: first.oov, units: EVAL_UNITS, rows: stored.rows };
+  }
+  return evaluateRun(dir, db, options);
 }
 
 /** Perplexities of one model from its natural-log probability at each position (NaN where unscored). */
