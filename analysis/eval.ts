@@ -27,7 +27,7 @@ import { EVAL_UNITS, loadEvaluations, saveEvaluations, type EvaluationRow } from
 import { sentencesOf } from '../stages/count/index.ts';
 import { backend, initHidden, stepLogits, type BackendChoice, type Hidden, type ModelShape, type Params } from '../stages/train/index.ts';
 import { loadTrainedModel } from '../stages/sample.ts';
-import { tokensPath } from '../stages/count/index.ts';
+import { runPaths } from '../storage/run-paths.ts';
 import { LmpipeError } from '../lib/errors.ts';
 import type { TokenizerName } from '../pipeline/types.ts';
 import { ngramModel } from './ngram-model.ts';
@@ -80,7 +80,7 @@ export async function evaluateRun(dir: string, db: Database, options: EvalOption
   };
   const inputs: string[] = JSON.parse(getMeta(db, 'inputs') ?? '[]');
   if (inputs.includes('-')) throw new LmpipeError('USAGE', 'Expected input files to read the lines of again, got standard input (-); run the pipeline on a file');
-  const stream = readIds(tokensPath(dir), Number(getMeta(db, 'total_1')));
+  const stream = readIds(runPaths(dir).tokens, Number(getMeta(db, 'total_1')));
   const { train: trainLength, used } = encode.checkpoint;
   const aligned = await alignLines(inputs, stream, used, tokenIds, reading);
   const trainIds = stream.subarray(0, trainLength);

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../storage/driver.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TIME = '/usr/bin/time';
@@ -71,7 +72,7 @@ export async function benchIngest(file: string, options: IngestOptions = {}): Pr
       const argv = [...node, join(ROOT, 'scripts/run-pipeline.ts'), '--input', file, '--out', out, '--tokenizer', 'd2l-word',
         '--order', String(order), '--until', 'count', '--fresh', '--json', '--workers', String(w)];
       await run(`lmpipe, ${w} worker${w > 1 ? 's' : ''}`, argv, (stdout) => ({
-        ..._lmpipeCounts(join(out, 'lmpipe.sqlite'), order), details: { ...countStageTimes(stdout) },
+        ..._lmpipeCounts(runPaths(out).database, order), details: { ...countStageTimes(stdout) },
       }));
       rmSync(out, { recursive: true, force: true });
     }

@@ -4,8 +4,8 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { LmpipeError } from '../lib/errors.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 export interface Lock {
   release(): void;
@@ -23,7 +23,7 @@ function ownerAlive(pid: number): boolean {
 
 export function acquireLock(dir: string): Lock {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'lock');
+  const path = runPaths(dir).lock;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx');

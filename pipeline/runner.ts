@@ -4,7 +4,6 @@
  * and redoing a stage and everything downstream when something it depends on changed.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import type { Database } from '../storage/driver.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { forgetStage, getMeta, loadStage, setMeta } from '../storage/stages.ts';
@@ -13,6 +12,7 @@ import { LmpipeError } from '../lib/errors.ts';
 import { acquireLock } from './lock.ts';
 import type { Reporter } from './progress.ts';
 import type { Stage, StageName } from './types.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 export interface RunOptions {
   stages: Stage[];
@@ -27,7 +27,7 @@ export interface StagePlan {
   basis: Record<string, unknown>;
 }
 
-export const databasePath = (dir: string) => join(dir, 'lmpipe.sqlite');
+export const databasePath = (dir: string) => runPaths(dir).database;
 
 /** Stage index for a name or alias ('read', 'tokenize' mean count). */
 export function stageIndex(name: string): number {

@@ -1,8 +1,8 @@
 /** The summary printed at the end of a run: what was counted, learned and generated, and where it is. */
-import { join } from 'node:path';
 import type { RunSummary } from '../storage/summary.ts';
 import type { Config } from './config.ts';
 import { formatDuration } from './progress.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 const int = (value: number) => value.toLocaleString('en-US');
 const ppl = (value: number | undefined) => (value === undefined ? '?' : value.toFixed(2));
@@ -41,7 +41,7 @@ export function formatSummary(summary: RunSummary, context: SummaryContext): str
     const shown = context.evaluation.rows.filter((r) => ['laplace-3', 'kn-3', 'kn-5'].includes(r.model) || !/^(laplace|kn)-/.test(r.model));
     row('eval', `valid ppl ${shown.map((r) => `${r.model} ${ppl(r.perplexity)}`).join(', ')} (same tokens; npm run eval)`);
   }
-  row('database', `${join(config.out, 'lmpipe.sqlite')}  (try: npm run query -- top --n 2 --out ${config.out})`);
+  row('database', `${runPaths(config.out).database}  (try: npm run query -- top --n 2 --out ${config.out})`);
   if (context.report) row('report', context.report);
   return lines.join('\n');
 }

@@ -7,12 +7,12 @@
  *   npm run eval -- --out runs/wt2 --test ../shared/corpora/wikitext-2/test.txt --json
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeFailure, LmpipeError } from '../lib/errors.ts';
 import { DEFAULTS } from '../pipeline/config.ts';
 import { acquireLock } from '../pipeline/lock.ts';
 import { openRunDatabase } from '../storage/schema.ts';
+import { runPaths } from '../storage/run-paths.ts';
 import { evaluateRun, formatEval } from '../analysis/eval.ts';
 import { writeReport } from '../analysis/report/index.ts';
 import { BACKENDS, type BackendChoice } from '../pipeline/config.ts';
@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<void> {
     throw new TypeError(`Expected \`--backend\` to be one of ${BACKENDS.join(', ')}, got \`${values.backend}\``);
   }
   const dir = values.out ?? DEFAULTS.out;
-  const file = join(dir, 'lmpipe.sqlite');
+  const file = runPaths(dir).database;
   if (!existsSync(file)) throw new LmpipeError('STATE', `Expected a run directory holding lmpipe.sqlite, got ${dir}; run \`npm run pipeline -- --out ${dir}\` first`);
   if (values.test !== undefined && !existsSync(values.test)) throw new LmpipeError('INPUT', `Expected \`--test\` to name a file, got ${values.test}: no such file`, { file: values.test });
   const lock = acquireLock(dir);

@@ -7,13 +7,13 @@
  *
  * Errors are one line on stderr with a non-zero exit (2 for usage errors), never a stack trace.
  */
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseQueryArgs, helpText } from '../analysis/query/index.ts';
 import { QUERY_COMMANDS } from '../analysis/query/index.ts';
 import { openQueryDatabase } from '../storage/open-readonly.ts';
 import { queries } from '../storage/queries.ts';
 import { describeFailure } from '../lib/errors.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 export interface QueryIo {
   stdout(text: string): void;
@@ -34,7 +34,7 @@ export async function query(argv: readonly string[], io: QueryIo = processIo): P
       return args.help ? 0 : 2;
     }
     const command = QUERY_COMMANDS.find((candidate) => candidate.name === args.command!.name)!;
-    const path = (args.flags.db as string | undefined) ?? join(args.flags.out as string, 'lmpipe.sqlite');
+    const path = (args.flags.db as string | undefined) ?? runPaths(args.flags.out as string).database;
     const db = openQueryDatabase(path);
     try {
       const q = queries(db);

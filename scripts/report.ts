@@ -3,11 +3,12 @@
  * DIR/lmpipe.sqlite alone, at any point of a run (parts not run yet say so).
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { DEFAULTS } from '../pipeline/config.ts';
 import { describeFailure, LmpipeError } from '../lib/errors.ts';
 import { writeReport } from '../analysis/report/index.ts';
 import { openRunDatabase } from '../storage/schema.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 const USAGE = `Usage: npm run report -- [--out DIR]
 
@@ -36,7 +37,7 @@ function parseArgs(argv: string[]): { out: string; help: boolean } {
 function main(argv: string[]): void {
   const { out, help } = parseArgs(argv);
   if (help) return void console.log(USAGE);
-  const path = join(out, 'lmpipe.sqlite');
+  const path = runPaths(out).database;
   if (!existsSync(path)) {
     throw new LmpipeError('STATE', `No run database at ${path}; run \`npm run pipeline -- --out ${out}\` first`, { stage: 'report' });
   }

@@ -16,7 +16,7 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Config } from '../pipeline/config.ts';
 import { LmpipeError } from '../lib/errors.ts';
 import type { Stage, StageContext, StageEvent } from '../pipeline/types.ts';
@@ -25,6 +25,7 @@ import {
 } from '../storage/encoded.ts';
 import type { Database } from '../storage/driver.ts';
 import { getMeta, loadStage, markDone, saveCheckpoint } from '../storage/stages.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 /** The encode stage's checkpoint once done: everything the trainer checks before it trusts the splits. */
 export interface EncodeCheckpoint {
@@ -72,7 +73,7 @@ export const encodeStage: Stage = {
 
 async function* encode(ctx: StageContext): AsyncGenerator<StageEvent> {
   const { db, dir, config, fingerprint } = ctx;
-  const source = join(dir, 'tokens.bin');
+  const source = runPaths(dir).tokens;
   const tokens = _tokenCount(db, source);
   const sizes = splitSizes(tokens, config);
   const { lookup, vocabSize } = vocabLookup(db);

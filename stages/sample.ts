@@ -8,7 +8,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { backend, type BackendChoice } from './train/index.ts';
 import { readCheckpoint } from '../lib/checkpoint.ts';
 import { LmpipeError } from '../lib/errors.ts';
@@ -22,6 +21,7 @@ import { getMeta, loadStage, markDone } from '../storage/stages.ts';
 import { tokenizeText } from './ingest/index.ts';
 import { initHidden, paramSpecs, stepLogits, type Hidden, type ModelShape, type Params } from './train/index.ts';
 import { checkpointPath } from './train/index.ts';
+import { runPaths } from '../storage/run-paths.ts';
 
 export interface SampleOptions {
   prefix: string;
@@ -72,7 +72,7 @@ async function* runSample(ctx: StageContext): AsyncGenerator<StageEvent> {
 /** Generates from the model trained in `dir`. */
 export async function sample(dir: string, options: SampleOptions): Promise<Sample> {
   const { prefix, length, temperature = 0, seed = 42 } = options;
-  const file = join(dir, 'lmpipe.sqlite');
+  const file = runPaths(dir).database;
   if (!options.db && !existsSync(file)) {
     throw new LmpipeError('STATE', `Expected a run directory holding lmpipe.sqlite, got ${dir}; train a model there first (npm run pipeline -- --out ${dir})`, { stage: 'sample', file });
   }

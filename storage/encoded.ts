@@ -26,19 +26,16 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { join } from 'node:path';
 import { LmpipeError } from '../lib/errors.ts';
 import type { Database } from './driver.ts';
 import { vocabTokens } from './vocab.ts';
-
-export const ENCODED_DIR = 'encoded';
+import { runPaths } from './run-paths.ts';
 
 /** Where the splits live in run directory `dir`. */
-export const encodedPaths = (dir: string) => ({
-  dir: join(dir, ENCODED_DIR),
-  train: join(dir, ENCODED_DIR, 'train.bin'),
-  valid: join(dir, ENCODED_DIR, 'valid.bin'),
-});
+export const encodedPaths = (dir: string) => {
+  const paths = runPaths(dir);
+  return { dir: paths.encodedDir, train: paths.encodedTrain, valid: paths.encodedValid };
+};
 
 /** Typed arrays use the machine's byte order; files are little-endian. */
 const BIG_ENDIAN = endianness() === 'BE';

@@ -6,7 +6,6 @@
  *   const db = openRunDatabase('runs/tm/lmpipe.sqlite', { readonly: true });
  *   writeReport('runs/tm', db);   // -> { html: 'runs/tm/report.html', svgs: [...] }
  */
-import { join } from 'node:path';
 import type { Database } from '../../storage/driver.ts';
 import { writeFileAtomic } from '../../lib/checkpoint.ts';
 import { escapeXml as esc, svgChart, type ChartSeries } from './_svg.ts';
@@ -14,6 +13,7 @@ import { gatherReportData, type ReportData } from '../../storage/report-data.ts'
 import { countsAtRanks, logSpacedRanks } from './_ranks.ts';
 import { zipfFit, type ZipfFit } from '../zipf-fit.ts';
 import { EVAL_UNITS } from '../../storage/evaluations.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 
 const ORDER_NAMES = ['unigrams', 'bigrams', 'trigrams'];
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
@@ -24,8 +24,9 @@ export function writeReport(dir: string, db: Database): { html: string; svgs: st
   const data = gatherReportData(db);
   const zipf = _zipfChart(data);
   const training = _trainingChart(data);
-  const svgs = [_writeAtomic(join(dir, 'zipf.svg'), zipf.svg), _writeAtomic(join(dir, 'training.svg'), training)];
-  const html = _writeAtomic(join(dir, 'report.html'), _page(dir, data, zipf, training));
+  const paths = runPaths(dir);
+  const svgs = [_writeAtomic(paths.zipfSvg, zipf.svg), _writeAtomic(paths.trainingSvg, training)];
+  const html = _writeAtomic(paths.report, _page(dir, data, zipf, training));
   return { html, svgs };
 }
 

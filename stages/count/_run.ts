@@ -8,7 +8,6 @@
  * committed length on resume, so a kill at any instant loses nothing and counts nothing twice.
  */
 import { closeSync, existsSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
 import { LmpipeError } from '../../lib/errors.ts';
 import type { Shard, StageContext, StageEvent } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
@@ -18,6 +17,7 @@ import { loadStage } from '../../storage/stages.ts';
 import { countJob, transferables, type CountJob, type ShardOptions } from './_shard.ts';
 import { CountMerger, type MergeState } from './_merge.ts';
 import { planShards } from '../ingest/index.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 
 export interface RunCountOptions {
   /** Commit at least this often (ms): bounds the work a kill loses. */
@@ -34,7 +34,7 @@ interface CountCheckpointRecord extends MergeState {
 
 const MIB = 1 << 20;
 
-export const tokensPath = (dir: string) => join(dir, 'tokens.bin');
+export const tokensPath = (dir: string) => runPaths(dir).tokens;
 
 /** Deletes everything the count stage wrote (the runner forgets the stage record). */
 export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {

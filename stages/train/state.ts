@@ -6,7 +6,6 @@
  * on the same backend, reproduces an uninterrupted run bit for bit.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { join } from 'node:path';
 import type { Config } from '../../pipeline/config.ts';
 import { readCheckpoint, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
 import { LmpipeError } from '../../lib/errors.ts';
@@ -15,8 +14,9 @@ import type { MetricRow } from '../../storage/metrics.ts';
 import type { SamplerState } from './batches.ts';
 import { initParams, paramSpecs, type Hidden, type ModelShape, type Params } from './model.ts';
 import { createOptimizer, type OptimizerState } from './optim.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 
-export const checkpointPath = (dir: string) => join(dir, 'checkpoints', 'train.ckpt');
+export const checkpointPath = (dir: string) => runPaths(dir).trainCheckpoint;
 
 /** The settings that decide a training's numbers (the train stage's fingerprint). Not the backend. */
 export function trainSettings(config: Config) {
