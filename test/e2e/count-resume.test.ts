@@ -97,7 +97,8 @@ t.test('count and vocab killed with SIGKILL at random points resume to the unint
   const db = openRunDatabase(join(run, 'lmpipe.sqlite'));
   t.equal(loadStage(db, 'count')?.state, 'done');
   t.equal(loadStage(db, 'vocab')?.state, 'done');
-  t.equal(dumpTables(db), dumpTables(reference.db), 'tokens, n-gram and vocab tables equal the uninterrupted run');
+  t.equal(dumpTables(db), dumpTables(reference.db), 'tokens, n-gram, sentence n-gram and vocab tables equal the uninterrupted run');
+  t.ok(Number(db.prepare('SELECT count(*) AS n FROM sentence3').get()?.n) > 100, 'sentence n-grams (Kneser-Ney) were counted, and survived the kills');
   t.ok(readFileSync(join(run, 'tokens.bin')).equals(readFileSync(join(reference.dir, 'tokens.bin'))), 'tokens.bin is identical');
   t.ok(Number(db.prepare('SELECT count(*) AS n FROM vocab').get()?.n) > 3, 'a vocabulary was written');
   db.close();
