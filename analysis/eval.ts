@@ -117,8 +117,11 @@ export async function evaluateRun(dir: string, db: Database, options: EvalOption
   const counts = streamNgrams(trainIds, Math.max(...LAPLACE_ORDERS));
   for (const order of LAPLACE_ORDERS) rows.push(summarize(`laplace-${order}`, split, laplaceLogProbs(counts, trainIds, split, order)));
   const sentenceCounts = sentenceNgrams(trainLines, Math.max(...KN_ORDERS));
+  // Each KN order re-estimates the lower ones: say each fallback once.
+  const warned = new Set<string>();
+  const warn = (line: string) => warned.has(line) || (warned.add(line), log(`kn: ${line}`));
   for (const order of KN_ORDERS) {
-    const model = estimateKneserNey(sentenceCounts, { order, discountFallback: true, warn: (line) => log(`kn-${order}: ${line}`) });
+    const model = estimateKneserNey(sentenceCounts, { order, discountFallback: true, warn });
     rows.push(summarize(`kn-${order}`, split, knLogProbs(model, split)));
   }
   await backend(options.backend ?? 'auto');

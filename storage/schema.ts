@@ -18,12 +18,13 @@ export const MAX_ORDER = 5;
 
 const columns = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
 
-function ngramTables(): string {
+/** Tables `${name}${first}` .. `${name}5`: ids w1..wn and a count, keyed on the ids. */
+function countTables(name: string, first: number): string {
   const statements: string[] = [];
-  for (let n = 1; n <= MAX_ORDER; n++) {
+  for (let n = first; n <= MAX_ORDER; n++) {
     const keys = columns(n);
     statements.push(
-      `CREATE TABLE ngram${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
+      `CREATE TABLE ${name}${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
         `count INTEGER NOT NULL, PRIMARY KEY (${keys.join(', ')})) WITHOUT ROWID;`,
     );
   }
@@ -41,19 +42,6 @@ function ngramCountsView(): string {
   return `CREATE VIEW ngram_counts AS\n${branches.join('\nUNION ALL\n')};`;
 }
 
-/** sentence2..sentence5: the n-grams of `<s> w1 .. wk </s>` per line (order 1 is never stored). */
-function sentenceTables(): string {
-  const statements: string[] = [];
-  for (let n = 2; n <= MAX_ORDER; n++) {
-    const keys = columns(n);
-    statements.push(
-      `CREATE TABLE sentence${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
-        `count INTEGER NOT NULL, PRIMARY KEY (${keys.join(', ')})) WITHOUT ROWID;`,
-    );
-  }
-  return statements.join('\n');
-}
-
 const MIGRATIONS: string[] = [
   // 1: ingest, vocabulary, stage bookkeeping, training metrics.
   `
@@ -66,7 +54,7 @@ const MIGRATIONS: string[] = [
     updated_at TEXT NOT NULL
   ) WITHOUT ROWID;
   CREATE TABLE tokens (id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE);
-  ${ngramTables()}
+  ${countTables('ngram', 1)}
   ${ngramCountsView()}
   CREATE TABLE vocab (id INTEGER PRIMARY KEY, token TEXT UNIQUE NOT NULL, count INTEGER NOT NULL);
   CREATE TABLE runs (
@@ -93,9 +81,10 @@ const MIGRATIONS: string[] = [
     created_at TEXT NOT NULL
   );
   `,
-  // 2: sentence n-gram counts (Kneser-Ney) and the n-gram-vs-RNN evaluations (analysis/eval.ts).
+  // 2: sentence n-gram counts (Kneser-Ney: the n-grams of `<s> w1 .. wk </s>` per line; order 1
+  // is never stored) and the n-gram-vs-RNN evaluations (analysis/eval.ts).
   `
-  ${sentenceTables()}
+  ${countTables('sentence', 2)}
   CREATE TABLE evaluations (
     run TEXT NOT NULL,
     split TEXT NOT NULL,
