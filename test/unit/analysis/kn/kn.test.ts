@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { countStage } from '../../../../stages/count/index.ts';
 import { queries } from '../../../../storage/queries.ts';
 import { arpaChunks, estimateKneserNey, storedKneserNey } from '../../../../analysis/kn/index.ts';
-import { heldOutKnPerplexity } from '../../../../analysis/query/_perplexity.ts';
+import { heldOutKnPerplexity } from '../../../../analysis/query/index.ts';
 import { LmpipeError } from '../../../../lib/errors.ts';
 import { drain, stageContext } from '../../../oracles/count-oracle.ts';
 
