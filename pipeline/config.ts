@@ -58,11 +58,10 @@ export const DEFAULTS = {
   /** Time steps per minibatch (the BPTT window). */
   steps: 35,
   // --- model ---
-  /**
-   * rnn | gru | lstm. The defaults (gru, 256, Adam at 0.01, 50 epochs) memorize d2l's 10,000
-   * characters well enough that the greedy sample is the book's words, not a loop, in about the
-   * time d2l's 60-epoch RNN took; `npm run repro:d2l` keeps the book's rnn/512/SGD/lr 1.
-   */
+  // gru, 256, Adam at 0.01 and 50 epochs memorize d2l's 10,000 characters well enough that the
+  // greedy sample is the book's words, not a loop, in about the time d2l's 60-epoch RNN took;
+  // `npm run repro:d2l` keeps the book's rnn, 512, SGD and lr 1.
+  /** rnn | gru | lstm. */
   cell: 'gru' as Cell,
   /** Hidden units per layer. */
   hidden: 256,
