@@ -43,10 +43,9 @@ b(h) = 1 when h is not listed; a word not in the model is <unk>. Perplexity incl
 import argparse
 import math
 import re
+import struct
 import sys
 from collections import defaultdict
-
-import numpy as np
 
 BOS, EOS, UNK = '<s>', '</s>', '<unk>'
 FALLBACK = (0.5, 1.0, 1.5)
@@ -155,10 +154,20 @@ def estimate(sents, order, discount_fallback=False):
     return ids, ngrams
 
 
+def float32(value):
+    return struct.unpack('f', struct.pack('f', value))[0]
+
+
 def shortest_float32(value):
     """lmplz's number format: the shortest decimal that reads back as the same float32."""
-    text = np.format_float_positional(np.float32(value), unique=True, trim='-')
-    return '0' if text in ('-0', '0') else text
+    single = float32(value)
+    if single == 0:
+        return '0'
+    for digits in range(1, 10):
+        text = f'{single:.{digits}g}'
+        if float32(float(text)) == single:
+            return repr(float(text))
+    return repr(single)
 
 
 def write_arpa(ids, ngrams, out):
