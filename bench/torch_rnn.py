@@ -1,13 +1,14 @@
 """The model of bench/train-bench.ts in PyTorch, timed the same way: full training steps (forward,
 BPTT, clipping by global norm 1, SGD lr 1) on synthetic ids, hidden state carried and detached.
 
-Two variants per setting, each with 1 thread and with all threads:
+Two variants per setting, on the CPU each with 1 thread and with all threads:
   scratch  d2l's RNNModelScratch (one-hot inputs, per-step matmuls: the model lmpipe implements)
-  nn       d2l's concise RNNModel (nn.RNN, one fused kernel per window; gru/lstm likewise)
+  nn       d2l's concise RNNModel (nn.RNN, one fused kernel per window; gru/lstm likewise; cuDNN on CUDA)
+With "device": "cuda" both run on the GPU instead (timed after torch.cuda.synchronize()).
 
   /usr/bin/python3 bench/torch_rnn.py '{"settings": [{"name": "A", "cell": "rnn", "vocabSize": 28,
-      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10}'
-prints {"version": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond"}]}.
+      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10, "device": "cpu"}'
+prints {"version": ..., "device": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond"}]}.
 """
 import json
 import os
@@ -19,11 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def scratch_params(cell, vocab, hidden):
+def scratch_params(cell, vocab, hidden, device):
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
-    normal = lambda *shape: (torch.randn(*shape) * 0.01).requires_grad_()
-    return [normal(vocab, gates * hidden), normal(hidden, gates * hidden), torch.zeros(gates * hidden, requires_grad=True),
-            normal(hidden, vocab), torch.zeros(vocab, requires_grad=True)]
+    normal = lambda *shape: (torch.randn(*shape, device=device) * 0.01).requires_grad_()
+    zeros = lambda n: torch.zeros(n, device=device, requires_grad=True)
+    return [normal(vocab, gates * hidden), normal(hidden, gates * hidden), zeros(gates * hidden), normal(hidden, vocab), zeros(vocab)]
 
 
 def scratch_forward(cell, params, inputs, state, hidden):
@@ -68,20 +69,20 @@ def clip(params, theta=1.0):
             p.grad[:] *= theta / norm
 
 
-def time_variant(setting, variant, seconds):
+def time_variant(setting, variant, seconds, device):
     cell, vocab, hidden, batch, steps = (setting[k] for k in ("cell", "vocabSize", "hidden", "batch", "steps"))
     torch.manual_seed(0)
-    inputs = torch.randint(0, vocab, (batch, steps))
-    targets = torch.randint(0, vocab, (batch, steps)).T.reshape(-1)
+    inputs = torch.randint(0, vocab, (batch, steps), device=device)
+    targets = torch.randint(0, vocab, (batch, steps), device=device).T.reshape(-1)
     if variant == "scratch":
-        params = scratch_params(cell, vocab, hidden)
-        state = (torch.zeros(batch, hidden), torch.zeros(batch, hidden))
+        params = scratch_params(cell, vocab, hidden, device)
+        state = (torch.zeros(batch, hidden, device=device), torch.zeros(batch, hidden, device=device))
         forward = lambda s: scratch_forward(cell, params, inputs, s, hidden)
         detach = lambda s: tuple(t.detach() for t in s)
     else:
-        model = Concise(cell, vocab, hidden)
+        model = Concise(cell, vocab, hidden).to(device)
         params = list(model.parameters())
-        zeros = torch.zeros(1, batch, hidden)
+        zeros = torch.zeros(1, batch, hidden, device=device)
         state = (zeros, zeros.clone()) if cell == "lstm" else zeros
         forward = lambda s: model(inputs, s)
         detach = lambda s: tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
@@ -98,11 +99,16 @@ def time_variant(setting, variant, seconds):
                 p -= 1.0 * p.grad
         return detach(state)
 
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     state = step(step(state))
+    sync()
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds or count < 3:
         state = step(state)
         count += 1
+        if count % 10 == 0:
+            sync()
+    sync()
     return count * batch * steps / (time.perf_counter() - started)
 
 
@@ -110,14 +116,18 @@ def main():
     request = json.loads(sys.argv[1])
     # Tiny gradients go denormal, which costs x86 about 40% here; flushing them is PyTorch's fast setting.
     torch.set_flush_denormal(True)
+    device = request.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("CUDA is not available to this PyTorch")
     results = []
-    for threads in sorted({1, os.cpu_count() or 1}):
+    for threads in sorted({1, os.cpu_count() or 1}) if device == "cpu" else [torch.get_num_threads()]:
         torch.set_num_threads(threads)
         for setting in request["settings"]:
             for variant in ("scratch", "nn"):
-                rate = time_variant(setting, variant, request["seconds"])
+                rate = time_variant(setting, variant, request["seconds"], device)
                 results.append({**setting, "variant": variant, "threads": threads, "tokensPerSecond": rate})
-    print(json.dumps({"version": torch.__version__, "results": results}))
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(json.dumps({"version": torch.__version__, "device": name, "results": results}))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ export const TOKENIZERS = ['d2l-word', 'd2l-char', 'word', 'char'] as const;
 export const SAMPLERS = ['random', 'sequential'] as const;
 export const CELLS = ['rnn', 'gru', 'lstm'] as const;
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** After 'auto', in the order auto tries them (stages/train/backend.ts). */
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TokenizerName = (typeof TOKENIZERS)[number];
 export type SamplerName = (typeof SAMPLERS)[number];
 export type Cell = (typeof CELLS)[number];
@@ -129,7 +130,7 @@ export const SETTINGS = {
   checkpointEvery: { default: 200, check: integer(1),
     doc: 'Write a checkpoint every N optimizer steps (and at each epoch end).' },
   backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
-    doc: 'Where tensors run; auto takes the fastest one installed.' },
+    doc: 'Where tensors run; auto takes the first that loads, in this order (webgpu on a hardware GPU only).' },
   // --- sampling ---
   prefix: { default: 'time traveller', check: string,
     doc: 'Prefix the model is warmed up on before generating (d2l: "time traveller").' },

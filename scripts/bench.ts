@@ -19,6 +19,7 @@ import { runMain } from '../pipeline/run-main.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
+       npm run bench -- --backend webgpu [--compare wasm] [--train-seconds S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
@@ -31,8 +32,13 @@ its steady counting rate (MB/s between 25% and 90% of the input).
 Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
 alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of the
 fastest runs (and of the medians).
-Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
-Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
+Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)
+when it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
+--backend B runs the training benchmark alone, on backend B: on a GPU it adds the GPU-sized setting C
+(LSTM, vocabulary 10,000, hidden 1,024, batch 256) and compares with PyTorch on CUDA; --compare B2
+also times our backend B2 on the same settings (one step at least: wasm takes seconds per C step).
+Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json
+(with --backend, .cache/bench/results-train-<backend>.json).`;
 
 const FLAGS: Record<string, FlagSpec> = {
   size: { kind: 'number', min: 1, value: 'MB', help: 'Corpus size in MB (at most 10000)', default: 100 },
@@ -46,6 +52,8 @@ const FLAGS: Record<string, FlagSpec> = {
   repeat: { kind: 'integer', min: 1, help: 'Runs of each ingest tool (the fastest counts)', default: 1 },
   timeout: { kind: 'number', min: 1, value: 'S', help: 'Seconds before a run is killed', default: 1800 },
   out: { kind: 'string', value: 'FILE', help: 'Results file (default: bench/results.json at 100 MB, else .cache/bench/)' },
+  backend: { kind: 'string', value: 'B', help: 'Run only the training benchmark, on backend B (on a GPU: settings A, B and C)' },
+  compare: { kind: 'string', value: 'B2', help: 'Time the training settings on our backend B2 too, and print the ratios' },
 };
 
 function parseArgs(argv: string[]) {
@@ -56,10 +64,13 @@ function parseArgs(argv: string[]) {
   if (!workers.every((w) => Number.isInteger(w) && w >= 1 && w <= 256)) {
     throw new TypeError(`Expected \`--workers\` to be a comma-separated list of integers from 1 to 256, got \`${flags.workers}\``);
   }
-  const out = (flags.out as string | undefined) ?? (sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${sizeMb}mb.json`));
+  const backend = flags.backend as string | undefined; // the training benchmark alone
+  const out = (flags.out as string | undefined) ?? (backend ? join(ROOT, `.cache/bench/results-train-${backend}.json`)
+    : sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${sizeMb}mb.json`));
   return {
-    sizeMb, workers, out, help,
-    python: flags.python as boolean, training: flags.training as boolean, ingest: flags.ingest as boolean, scaling: flags.scaling as boolean,
+    sizeMb, workers, out, help, backend, compare: flags.compare as string | undefined,
+    python: flags.python as boolean, training: flags.training as boolean,
+    ingest: !backend && (flags.ingest as boolean), scaling: !backend && (flags.scaling as boolean),
     scalingRepeat: flags.scalingRepeat as number, trainSeconds: flags.trainSeconds as number, repeat: flags.repeat as number,
     timeoutS: flags.timeout as number,
   };
@@ -111,18 +122,19 @@ interface TrainingReport {
   skipped?: string;
   backend?: string;
   peakRssMb?: number;
-  results?: { name: string; cell: string; vocabSize: number; hidden: number; tokensPerSecond: number; msPerStep: number }[];
-  torch?: { version?: string; error?: string };
+  results?: { name: string; cell: string; vocabSize: number; hidden: number; batch: number; tokensPerSecond: number; msPerStep: number }[];
+  torch?: { version?: string; device?: string; error?: string };
   ratios?: { name: string; torchBest: number; torchVariant: string; ratio: number }[];
+  compared?: { backend: string; ratios: { name: string; ratio: number }[] };
 }
 
 /** bench/train-bench.ts belongs to the trainer; it is loaded only when present. */
-async function benchTrainingIfPresent(seconds: number): Promise<TrainingReport> {
+async function benchTrainingIfPresent(options: { seconds: number; backend?: string; compare?: string }): Promise<TrainingReport> {
   const path = join(ROOT, 'bench/train-bench.ts');
   if (!existsSync(path)) return { skipped: 'bench/train-bench.ts does not exist yet' };
-  const module = (await import(path)) as { benchTraining?: (options?: { seconds?: number }) => Promise<TrainingReport> };
+  const module = (await import(path)) as { benchTraining?: (options?: { seconds?: number; backend?: string; compare?: string }) => Promise<TrainingReport> };
   if (typeof module.benchTraining !== 'function') return { skipped: 'bench/train-bench.ts exports no benchTraining()' };
-  return module.benchTraining({ seconds });
+  return module.benchTraining(options);
 }
 
 function trainingTable(report: TrainingReport): string {
@@ -131,12 +143,13 @@ function trainingTable(report: TrainingReport): string {
   const rows = report.results.map((r) => {
     const ratio = report.ratios?.find((x) => x.name === r.name);
     const versus = ratio ? `${Math.round(ratio.torchBest).toLocaleString('en-US')} (${ratio.torchVariant}) | ${ratio.ratio.toFixed(2)}×` : '– | –';
-    return `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden} | ${Math.round(r.tokensPerSecond).toLocaleString('en-US')} | ${r.msPerStep.toFixed(1)} | ${versus} |`;
+    const compared = report.compared?.ratios.find((x) => x.name === r.name);
+    return `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden}, batch ${r.batch} | ${Math.round(r.tokensPerSecond).toLocaleString('en-US')} | ${r.msPerStep.toFixed(1)} | ${versus} | ${compared ? `${compared.ratio.toFixed(1)}×` : '–'} |`;
   });
   return [
-    `training on ${report.backend} (${torch}; peak RSS ${report.peakRssMb} MB)`, '',
-    '| training step (batch 32 × 35 steps) | tokens/s | ms/step | PyTorch CPU tokens/s | ours / PyTorch |',
-    '|---|---:|---:|---:|---:|', ...rows,
+    `training on ${report.backend} (${torch}${report.torch?.device ? ` on ${report.torch.device}` : ''}; peak RSS ${report.peakRssMb} MB)`, '',
+    `| training step (35 steps) | tokens/s | ms/step | PyTorch tokens/s | ours / PyTorch | ours / ${report.compared?.backend ?? '–'} |`,
+    '|---|---:|---:|---:|---:|---:|', ...rows,
   ].join('\n');
 }
 
@@ -163,7 +176,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');
-    const training = await benchTrainingIfPresent(args.trainSeconds);
+    const training = await benchTrainingIfPresent({ seconds: args.trainSeconds, backend: args.backend, compare: args.compare });
     results.training = training;
     console.log(`${trainingTable(training)}\n`);
   }

@@ -86,7 +86,7 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
     const tokens = tokenizeText(prefix, { tokenizer, lowercase: getMeta(db, 'lowercase') === 'true' });
     if (tokens.length === 0) throw new TypeError(`Expected \`--prefix\` to hold at least one token, got \`${prefix}\``);
     const outputs = tokens.map((token) => ids.get(token) ?? 0);
-    const generated = _generate(params, shape, outputs, { length, temperature, rng: new Rng(seed).fork('sample') });
+    const generated = await _generate(params, shape, outputs, { length, temperature, rng: new Rng(seed).fork('sample') });
     tf.dispose(Object.values(params));
     const separator = tokenizer.endsWith('char') ? '' : ' ';
     return {
@@ -102,22 +102,26 @@ export async function sample(dir: string, options: SampleOptions): Promise<Sampl
 }
 
 /** predict_ch8: warm-up on prefix[0..n−1], then `length` predictions. Returns prefix and predictions. */
-function _generate(params: Params, shape: ModelShape, prefix: number[], options: { length: number; temperature: number; rng: Rng }): number[] {
+async function _generate(params: Params, shape: ModelShape, prefix: number[], options: { length: number; temperature: number; rng: Rng }): Promise<number[]> {
   const outputs = [prefix[0]];
   let hidden: Hidden = initHidden(shape, 1);
+  // The logits after `id`, left on the device: the warm-up never reads them, and a GPU reads only with `await data()`.
   const feed = (id: number) => {
     const next = stepLogits(params, shape, Int32Array.of(id), hidden);
     tf.dispose(hidden.flat());
     hidden = next.hidden;
-    const logits = next.logits.dataSync() as Float32Array;
-    next.logits.dispose();
-    return logits;
+    return next.logits;
   };
   for (const id of prefix.slice(1)) {
-    feed(outputs[outputs.length - 1]);
+    feed(outputs[outputs.length - 1]).dispose();
     outputs.push(id);
   }
-  for (let i = 0; i < options.length; i++) outputs.push(_pick(feed(outputs[outputs.length - 1]), options));
+  for (let i = 0; i < options.length; i++) {
+    const logits = feed(outputs[outputs.length - 1]);
+    const values = (await logits.data()) as Float32Array;
+    logits.dispose();
+    outputs.push(_pick(values, options));
+  }
   tf.dispose(hidden.flat());
   return outputs;
 }

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Config } from '../../pipeline/config.ts';
-import { readCheckpoint, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
+import { readCheckpoint, readCheckpointRecord, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 import { Rng, type RngState } from '../../lib/rng.ts';
 import type { MetricRow } from '../../storage/metrics.ts';
@@ -79,8 +79,8 @@ export function startTraining(config: Config, data: DataIdentity, samplerState: 
   };
 }
 
-/** Writes the state to `path` atomically. */
-export function saveTraining(path: string, state: TrainState, meta: { run: string; config: Config; data: DataIdentity; backend: string }): void {
+/** Writes the state to `path` atomically. Async: GPU backends read tensors back only with `data()`. */
+export async function saveTraining(path: string, state: TrainState, meta: { run: string; config: Config; data: DataIdentity; backend: string }): Promise<void> {
   const record: TrainRecord = {
     version: 1, run: meta.run, settings: trainSettings(meta.config), shape: state.shape, data: meta.data,
     backend: meta.backend, step: state.step, sampler: state.sampler, rng: { truncation: state.truncation.state() },
@@ -88,12 +88,20 @@ export function saveTraining(path: string, state: TrainState, meta: { run: strin
     epochProgress: { lossSum: state.epochLossSum, tokens: state.epochTokens, seconds: state.epochSeconds },
     history: state.history, optimizer: { name: state.optimizer.name, updates: state.optimizer.updates },
   };
+  const named: [string, tf.Tensor][] = [
+    ...Object.entries(state.params).map(([name, tensor]): [string, tf.Tensor] => [`param/${name}`, tensor]),
+    ...Object.entries(state.optimizer.slots).map(([name, tensor]): [string, tf.Tensor] => [`slot/${name}`, tensor]),
+    ...(state.hidden ?? []).flatMap((layer, l) => layer.map((tensor, k): [string, tf.Tensor] => [`hidden/${l}/${k}`, tensor])),
+  ];
+  const values = await Promise.all(named.map(([, tensor]) => tensor.data() as Promise<Float32Array>));
   const tensors: Record<string, StoredTensor> = {};
-  const store = (name: string, tensor: tf.Tensor) => (tensors[name] = { shape: tensor.shape, values: tensor.dataSync() as Float32Array });
-  for (const [name, tensor] of Object.entries(state.params)) store(`param/${name}`, tensor);
-  for (const [name, tensor] of Object.entries(state.optimizer.slots)) store(`slot/${name}`, tensor);
-  state.hidden?.forEach((layer, l) => layer.forEach((tensor, k) => store(`hidden/${l}/${k}`, tensor)));
+  named.forEach(([name, tensor], i) => (tensors[name] = { shape: tensor.shape, values: values[i] }));
   writeCheckpoint(path, record, tensors);
+}
+
+/** The backend the checkpoint at `path` was written on (read from its header), if there is one. */
+export function checkpointBackend(path: string): string | undefined {
+  return readCheckpointRecord<TrainRecord>(path)?.backend;
 }
 
 /**
