@@ -26,7 +26,7 @@ import { readIds, vocabLookup } from '../storage/encoded.ts';
 import { EVAL_UNITS, loadEvaluations, saveEvaluations, type EvaluationRow } from '../storage/evaluations.ts';
 import { sentencesOf } from '../stages/count/index.ts';
 import { backend, initHidden, stepLogits, type BackendChoice, type Hidden, type ModelShape, type Params } from '../stages/train/index.ts';
-import { loadTrainedModel } from '../stages/sample.ts';
+import { loadModel } from '../stages/sample.ts';
 import { runPaths } from '../storage/run-paths.ts';
 import { LmpipeError } from '../lib/errors.ts';
 import type { TokenizerName } from '../pipeline/types.ts';
@@ -125,7 +125,7 @@ export async function evaluateRun(dir: string, db: Database, options: EvalOption
     rows.push(summarize(`kn-${order}`, split, knLogProbs(model, split)));
   }
   await backend(options.backend ?? 'auto');
-  const { params, shape, run } = loadTrainedModel(dir, db);
+  const { params, shape, run } = loadModel(dir, db);
   try {
     rows.push(summarize(shape.cell, split, rnnLogProbs(params, shape, vocabIds)));
   } finally {

@@ -24,6 +24,20 @@ export function trainSettings(config: Config) {
   return { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps };
 }
 
+type TrainSettings = ReturnType<typeof trainSettings>;
+
+/**
+ * "More of the same": a finished or stopped run continues from its checkpoint when --epochs alone
+ * was raised, as every trainer does (the epochs already done are exactly those of the longer run:
+ * each epoch's minibatches come from the generator state saved with it). Returns "epochs 30 -> 40",
+ * or undefined when anything else changed and training starts over.
+ */
+export function moreEpochs(before: unknown, now: unknown): string | undefined {
+  const [old, next] = [before as TrainSettings, now as TrainSettings];
+  if (!(next.epochs > old?.epochs)) return undefined;
+  return _differences({ ...old, epochs: 0 }, { ...next, epochs: 0 }).length === 0 ? `epochs ${old.epochs} -> ${next.epochs}` : undefined;
+}
+
 /** What the data must be for a checkpoint to apply. */
 export interface DataIdentity {
   vocabSize: number;
@@ -53,7 +67,7 @@ export interface TrainState {
 interface TrainRecord {
   version: 1;
   run: string;
-  settings: ReturnType<typeof trainSettings>;
+  settings: TrainSettings;
   shape: ModelShape;
   data: DataIdentity;
   backend: string;
@@ -124,8 +138,10 @@ export function loadTraining(path: string, expected: { config: Config; data: Dat
   if (shapeChanges.length > 0) throw refuse(`a different model shape (${shapeChanges.join(', ')})`);
   const dataChanges = _differences(record.data, data);
   if (dataChanges.length > 0) throw refuse(`different training data (${dataChanges.join(', ')})`);
-  const settingChanges = _differences(record.settings, trainSettings(config));
+  // --epochs may have been raised since (moreEpochs); every other setting must be the same.
+  const settingChanges = _differences({ ...record.settings, epochs: 0 }, { ...trainSettings(config), epochs: 0 });
   if (settingChanges.length > 0) throw refuse(`different settings (${settingChanges.join(', ')})`);
+  if (record.sampler.epoch > config.epochs) throw refuse(`${record.sampler.epoch} epochs already trained, more than --epochs ${config.epochs}`);
   if (record.backend !== expected.backend) {
     expected.log(`the checkpoint was written on ${record.backend} and continues on ${expected.backend}: ` +
       'the run stays valid but will not match an uninterrupted one bit for bit');

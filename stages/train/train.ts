@@ -24,14 +24,14 @@ import type { Config } from '../../pipeline/config.ts';
 import type { Rng } from '../../lib/rng.ts';
 import type { Stage, StageContext, StageEvent } from '../../pipeline/types.ts';
 import { clearRuns, recordRun, saveMetrics, type MetricRow } from '../../storage/metrics.ts';
-import { markDone, saveCheckpoint } from '../../storage/stages.ts';
-import { batches, evalBatches, type Minibatch } from './batches.ts';
-import { loadEncoded } from '../encode.ts';
+import { getMeta, markDone, saveCheckpoint } from '../../storage/stages.ts';
+import { batches, checkCorpusLength, evalBatches, type Minibatch } from './batches.ts';
+import { loadEncoded, splitSizes } from '../encode.ts';
 import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, type ModelShape, type Params } from './model.ts';
 import { pendingLosses } from './_losses.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
-  checkpointBackend, checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, type TrainState,
+  checkpointBackend, checkpointPath, disposeTraining, loadTraining, moreEpochs, saveTraining, startTraining, trainSettings, type TrainState,
 } from './state.ts';
 
 export const trainStage: Stage = {
@@ -40,6 +40,15 @@ export const trainStage: Stage = {
   produces: 'metrics and runs tables; DIR/checkpoints/train.ckpt (parameters, optimizer, sampler and generator state)',
   checkpoint: 'DIR/checkpoints/train.ckpt every --checkpoint-every steps and at each epoch end; step and epoch in the stages table',
   settings: trainSettings,
+  continues: moreEpochs,
+  check: async ({ config, db, current }) => {
+    // An optional backend that is not installed fails now, not after counting and encoding.
+    if (config.backend === 'tensorflow' || config.backend === 'tensorflow-gpu') await backend(config.backend);
+    if (current('count')) {
+      const { train } = splitSizes(Number(getMeta(db, 'total_1') ?? 0), config);
+      checkCorpusLength(train, { sampler: config.sampler, batchSize: config.batch, steps: config.steps });
+    }
+  },
   run: train,
   reset: ({ dir, db }) => {
     rmSync(checkpointPath(dir), { force: true });
@@ -93,7 +102,10 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
           yield { done: s.step, unit: 'steps', message: `checkpoint at step ${s.step} (epoch ${s.sampler.epoch + 1}, loss ${loss.toFixed(3)})` };
         } else if (performance.now() - lastEvent > 1000) {
           lastEvent = performance.now();
-          yield { done: batch.index + 1, total: epoch.size, unit: 'steps', data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
+          // Steps of the whole stage: this epoch's end, plus the epochs after it at this epoch's size.
+          const total = s.step + (epoch.size - batch.index - 1) + (config.epochs - s.sampler.epoch - 1) * epoch.size;
+          const detail = `epoch ${s.sampler.epoch + 1}/${config.epochs}  loss ${loss.toFixed(3)}`;
+          yield { done: s.step, total, unit: 'steps', detail, data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
         }
       }
       await losses.read();
