@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
 import { benchScaling, scalingTable } from '../bench/workers.ts';
+import { benchNats, natsTable } from '../bench/nats.ts';
 import { writeFileAtomic } from '../lib/checkpoint.ts';
 import { flagLines, parseCommandLine, type FlagSpec } from '../pipeline/args.ts';
 import { runMain } from '../pipeline/run-main.ts';
@@ -32,6 +33,9 @@ its steady counting rate (MB/s between 25% and 90% of the input).
 Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
 alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of the
 fastest runs (and of the medians).
+Then distributed counting (bench/nats.ts), when nats-server is installed: the same corpus counted by
+the pipeline as coordinator plus 2 local NATS workers against --workers 2, alternating, --nats-repeat
+times each (default 3).
 Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)
 when it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
 --backend B runs the training benchmark alone, on backend B: on a GPU it adds the GPU-sized setting C
@@ -48,6 +52,8 @@ const FLAGS: Record<string, FlagSpec> = {
   ingest: { kind: 'boolean', help: 'Run the ingest benchmark', default: true },
   scaling: { kind: 'boolean', help: 'Run the worker-scaling benchmark', default: true },
   scalingRepeat: { kind: 'integer', min: 1, help: 'Runs of each worker count in the scaling benchmark', default: 3 },
+  nats: { kind: 'boolean', help: 'Run the distributed-counting benchmark (needs nats-server)', default: true },
+  natsRepeat: { kind: 'integer', min: 1, help: 'Runs of each side in the distributed-counting benchmark', default: 3 },
   trainSeconds: { kind: 'number', min: 1, value: 'S', help: 'Seconds per training setting', default: 10 },
   repeat: { kind: 'integer', min: 1, help: 'Runs of each ingest tool (the fastest counts)', default: 1 },
   timeout: { kind: 'number', min: 1, value: 'S', help: 'Seconds before a run is killed', default: 1800 },
@@ -70,7 +76,7 @@ function parseArgs(argv: string[]) {
   return {
     sizeMb, workers, out, help, backend, compare: flags.compare as string | undefined,
     python: flags.python as boolean, training: flags.training as boolean,
-    ingest: !backend && (flags.ingest as boolean), scaling: !backend && (flags.scaling as boolean),
+    ingest: !backend && (flags.ingest as boolean), scaling: !backend && (flags.scaling as boolean), nats: !backend && (flags.nats as boolean), natsRepeat: flags.natsRepeat as number,
     scalingRepeat: flags.scalingRepeat as number, trainSeconds: flags.trainSeconds as number, repeat: flags.repeat as number,
     timeoutS: flags.timeout as number,
   };
@@ -173,6 +179,13 @@ async function main(argv: string[]): Promise<void> {
     const scaling = await benchScaling({ repeat: args.scalingRepeat, timeoutS: args.timeoutS, log });
     results.scaling = scaling;
     console.log(`${scalingTable(scaling)}\n`);
+  }
+  if (args.nats) {
+    log('running the distributed-counting benchmark (bench/nats.ts) ...');
+    const corpus = await makeCorpus({ sizeMb: args.sizeMb });
+    const nats = await benchNats(corpus.path, { repeat: args.natsRepeat, timeoutS: args.timeoutS, bytes: corpus.bytes, log });
+    results.nats = nats ?? { skipped: 'nats-server is not installed' };
+    console.log(nats ? `${natsTable(nats)}\n` : 'distributed counting: skipped (nats-server is not installed)\n');
   }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');

@@ -24,7 +24,14 @@ export interface RunCountOptions {
   checkpointMs?: number;
   /** Worker module, for tests that need a worker that crashes. */
   workerModule?: URL;
+  /**
+   * Where shard counts come from (default: this machine's worker pool): counts in shard order, and
+   * where to hand back their buffers. stages/count/nats/ plugs in workers on other machines here.
+   */
+  shardSource?: ShardSource;
 }
+
+export type ShardSource = (shards: Shard[], ctx: StageContext) => { results: AsyncIterable<ShardCounts>; recycle(buffers: ArrayBuffer[]): void };
 
 interface CountCheckpointRecord extends MergeState {
   version: 1;
@@ -44,7 +51,7 @@ export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
 
 export async function* runCount(ctx: StageContext, options: RunCountOptions = {}): AsyncGenerator<StageEvent> {
   const { config, db, fingerprint, signal } = ctx;
-  const { checkpointMs, workerModule } = { checkpointMs: config.checkpointSecs * 1000, ...options };
+  const { checkpointMs, workerModule, shardSource } = { checkpointMs: config.checkpointSecs * 1000, ...options };
   const skipped: string[] = [];
   const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)), skipBinary: config.skipBinary, skipped });
   if (skipped.length > 0) ctx.log(`Skipped ${skipped.length} binary file${skipped.length === 1 ? '' : 's'} (a NUL byte): ${skipped.join(', ')}`);
@@ -72,7 +79,8 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   try {
     yield { done, total, unit: 'bytes' };
     let committedAt = Date.now();
-    const source = _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule);
+    const remaining = shards.slice(merger.state.shardsDone);
+    const source = shardSource ? shardSource(remaining, ctx) : _countShards(remaining, ctx, workerModule);
     for await (const counts of source.results) {
       // Spill first when merging this shard could take the tables past the budget.
       if (uncommitted > 0 && (merger.peakBytes(counts) > budget || merger.overflows(counts))) commit();

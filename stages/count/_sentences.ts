@@ -109,6 +109,11 @@ function sentenceHash(ids: Int32Array, start: number, n: number, tokenHashes: Ar
   return hashFinish(state);
 }
 
+/** The table hash of each row of `keys` (rows of n ids): what a decoder recomputes instead of moving them. */
+export function sentenceRowHashes(keys: Int32Array, n: number, tokenHashes: ArrayLike<number>): Int32Array {
+  return Int32Array.from({ length: keys.length / n }, (_, row) => sentenceHash(keys, row * n, n, tokenHashes));
+}
+
 /** Counts one shard's sentences (the worker side): push each sentence, then finish(). */
 export class SentenceCounter {
   readonly order: number;
