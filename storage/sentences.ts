@@ -18,7 +18,9 @@ import { MAX_ORDER } from './schema.ts';
 const columns = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
 
 export function sentenceOrder(db: Database): number {
-  for (let n = MAX_ORDER; n >= 2; n--) if (db.prepare(`SELECT 1 AS found FROM sentence${n} LIMIT 1`).get()) return n;
+  // A database counted before sentence counts existed, opened read-only, has no such tables.
+  const exists = (n: number) => db.prepare("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?").get(`sentence${n}`);
+  for (let n = MAX_ORDER; n >= 2; n--) if (exists(n) && db.prepare(`SELECT 1 AS found FROM sentence${n} LIMIT 1`).get()) return n;
   return 0;
 }
 
