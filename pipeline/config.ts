@@ -85,6 +85,13 @@ export const DEFAULTS = {
   checkpointEvery: 200,
   /** auto | tensorflow-gpu | tensorflow | wasm | cpu. */
   backend: 'auto' as BackendChoice,
+  /**
+   * Training workers, this thread included: each holds a replica of the model and trains on its
+   * share of every minibatch's rows (wasm and cpu backends). 0: one per core, at most one per 8 rows,
+   * and 1 for models too small to gain. It is part of the train fingerprint (it changes the order
+   * gradients are summed in).
+   */
+  trainWorkers: 0,
   // --- sampling ---
   /** Prefix the model is warmed up on before generating (d2l: "time traveller"). */
   prefix: 'time traveller',
@@ -166,6 +173,7 @@ const CHECKS: Record<ConfigKey, Check> = {
   seed: integer(0, 2 ** 32 - 1),
   checkpointEvery: integer(1),
   backend: oneOf(BACKENDS),
+  trainWorkers: integer(0, 256),
   prefix: string,
   sampleLength: integer(0),
   temperature: number(0, 100),

@@ -9,11 +9,13 @@
  * same backend, produces exactly the numbers of an uninterrupted run.
  *
  * The backend is not part of the stage's settings: resuming on another backend continues the run
- * (with a warning) rather than training again, at the cost of bit-for-bit equality.
+ * (with a warning) rather than training again, at the cost of bit-for-bit equality. With
+ * --train-workers N > 1 each step runs on N data-parallel replicas (_parallel.ts); the worker count
+ * is part of the settings, since it changes the order in which gradients are summed.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { rmSync } from 'node:fs';
-import { backend } from './backend.ts';
+import { backend, type BackendName } from './backend.ts';
 import type { Config } from '../../pipeline/config.ts';
 import type { Rng } from '../../lib/rng.ts';
 import type { Stage, StageContext, StageEvent } from '../../pipeline/types.ts';
@@ -24,8 +26,10 @@ import { loadEncoded } from '../encode.ts';
 import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, type ModelShape, type Params } from './model.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
-  checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, type TrainState,
+  checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, trainWorkerCount, type TrainState,
 } from './state.ts';
+import { parallelStepper, WORKER_BACKENDS, type Stepper } from './_parallel.ts';
+import { LmpipeError } from '../../lib/errors.ts';
 
 export const trainStage: Stage = {
   name: 'train',
@@ -53,6 +57,7 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   const s = resumed?.state ?? startTraining(config, data, sampler.initialState());
   if (resumed) ctx.log(`resuming at epoch ${s.sampler.epoch + 1}, step ${s.step}`);
   const save = () => {
+    stepper.sync();
     saveTraining(checkpointPath(dir), s, { run, config, data, backend: used.name });
     db.transaction(() => {
       saveMetrics(db, run, s.history);
@@ -61,14 +66,15 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   };
   recordRun(db, { run, backend: used.name, config: { ...trainSettings(config), backend: used.detail } });
   db.transaction(() => saveMetrics(db, run, s.history))(); // a run killed between checkpoint and commit
+  const stepper = await trainStepper(s, config, used.name, ctx.log);
   try {
     let lastEvent = 0;
     while (s.sampler.epoch < config.epochs) {
       const epoch = sampler.epoch(s.sampler);
       for (const batch of epoch) {
-        if (batch.index === 0 || !sampler.carriesState) s.hidden = repackageHidden(s.hidden, initHidden(s.shape, batch.batchSize));
         const started = performance.now();
-        const loss = trainStep(s, batch, config);
+        const xi = truncationWeights(batch.steps, config, s.truncation);
+        const loss = await stepper.step(batch, xi, batch.index === 0 || !sampler.carriesState);
         s.epochSeconds += (performance.now() - started) / 1000;
         s.epochLossSum += loss * batch.inputs.length;
         s.epochTokens += batch.inputs.length;
@@ -87,6 +93,7 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
           yield { done: batch.index + 1, total: epoch.size, unit: 'steps', data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
         }
       }
+      stepper.sync();
       const rows = finishEpoch(s, encoded.valid, config);
       s.sampler = sampler.nextEpoch(s.sampler);
       save();
@@ -94,13 +101,33 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
     }
     db.transaction(() => markDone(db, 'train', fingerprint, { run, step: s.step, epoch: s.sampler.epoch, backend: used.name }))();
   } finally {
+    stepper.close();
     disposeTraining(s);
   }
 }
 
+/** Today's single-thread steps for one worker; data-parallel replicas (_parallel.ts) for more. */
+export async function trainStepper(s: TrainState, config: Config, backendName: BackendName, log: (message: string) => void): Promise<Stepper> {
+  const workers = trainWorkerCount(config);
+  if (workers > 1 && !WORKER_BACKENDS.includes(backendName)) {
+    throw new LmpipeError('USAGE', `Expected \`--train-workers 1\` on the ${backendName} backend (workers run ${WORKER_BACKENDS.join(' and ')}), got \`${workers}\``);
+  }
+  if (workers > 1) {
+    log(`${workers} training workers (this thread and ${workers - 1} more), ${Math.floor(config.batch / workers)}+ rows of each minibatch apiece`);
+    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip });
+  }
+  return {
+    step: (batch, xi, reset) => {
+      if (reset) s.hidden = repackageHidden(s.hidden, initHidden(s.shape, batch.batchSize));
+      return trainStep(s, batch, config, xi);
+    },
+    sync: () => {},
+    close: () => {},
+  };
+}
+
 /** One optimizer step on one minibatch; returns its mean loss. */
-function trainStep(s: TrainState, batch: Minibatch, config: Config): number {
-  const xi = truncationWeights(batch.steps, config, s.truncation);
+function trainStep(s: TrainState, batch: Minibatch, config: Config, xi: Float32Array | undefined): number {
   const { loss, gradients, hidden } = lossAndGradients(s.params, s.shape, batch, s.hidden!, { xi });
   const clipped = clipGradients(gradients, config.clip);
   s.params = applyUpdate(s.params, clipped.gradients, s.optimizer, s.lr);

@@ -1,0 +1,86 @@
+/**
+ * The model's parameters (and gradients, and Adam's slots) as ONE flat Float32Array, in
+ * paramSpecs order: what the data-parallel trainer (stages/train/_parallel.ts) keeps in shared
+ * memory, sums across workers and updates in a single fused pass, instead of a handful of small
+ * tensor ops per parameter.
+ *
+ *   const layout = flatLayout(shape);                  // names, shapes, offsets, size
+ *   const flat = flatten(layout, params);              // Float32Array(layout.size)
+ *   const norm = fusedUpdate(flat, gradients, optimizer, { lr: 1, clip: 1 });
+ *
+ * The arithmetic is optim.ts's (clipping by global norm, SGD, Adam with the same constants) on
+ * plain numbers, rounded to float32 where a tensor would be: equal to the tensor path within float
+ * rounding, not bit for bit.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { paramSpecs, type ModelShape, type Params } from './model.ts';
+import { ADAM } from './optim.ts';
+import type { OptimizerName } from '../../pipeline/config.ts';
+
+export interface FlatLayout {
+  names: string[];
+  shapes: number[][];
+  /** Where each parameter starts in the flat vector; offsets[i + 1] - offsets[i] is its size. */
+  offsets: number[];
+  size: number;
+}
+
+export function flatLayout(shape: ModelShape): FlatLayout {
+  const specs = paramSpecs(shape);
+  const offsets = [0];
+  for (const spec of specs) offsets.push(offsets[offsets.length - 1] + spec.shape.reduce((a, b) => a * b, 1));
+  return { names: specs.map((s) => s.name), shapes: specs.map((s) => s.shape), offsets, size: offsets[specs.length] };
+}
+
+/** Copies named tensors (`${name}${suffix}`) into `into` (a fresh array by default). */
+export function flatten<B extends ArrayBufferLike = ArrayBuffer>(layout: FlatLayout, tensors: Params, into: Float32Array<B> = new Float32Array(layout.size) as Float32Array<B>, suffix = ''): Float32Array<B> {
+  layout.names.forEach((name, i) => into.set(tensors[name + suffix].dataSync() as Float32Array, layout.offsets[i]));
+  return into;
+}
+
+/** Fresh tensors from `flat`, named `${name}${suffix}`. Values are copied: `flat` may be shared memory that changes. */
+export function unflatten(layout: FlatLayout, flat: Float32Array, suffix = ''): Params {
+  const tensors: Params = {};
+  layout.names.forEach((name, i) => {
+    tensors[name + suffix] = tf.tensor(flat.slice(layout.offsets[i], layout.offsets[i + 1]), layout.shapes[i], 'float32');
+  });
+  return tensors;
+}
+
+/** Adam's moments as flat vectors; SGD has none. */
+export interface FlatOptimizer {
+  name: OptimizerName;
+  updates: number;
+  m?: Float32Array;
+  v?: Float32Array;
+}
+
+/**
+ * g ← min(1, θ/‖g‖)·g (θ = clip; 0 leaves g alone), then one SGD or Adam step on `params`, all in
+ * place and in one pass over the vectors after the norm. Returns ‖g‖ before clipping.
+ */
+export function fusedUpdate(params: Float32Array, gradients: Float32Array, optimizer: FlatOptimizer, options: { lr: number; clip: number }): number {
+  let squares = 0;
+  for (let i = 0; i < gradients.length; i++) squares += gradients[i] * gradients[i];
+  const norm = Math.sqrt(squares);
+  // Math.fround: the tensor path computes the factor in float32 too.
+  const factor = options.clip === 0 ? 1 : Math.min(1, Math.fround(options.clip / Math.fround(norm)));
+  const { lr } = options;
+  optimizer.updates++;
+  if (optimizer.name === 'sgd') {
+    for (let i = 0; i < params.length; i++) params[i] -= Math.fround(gradients[i] * factor) * lr;
+    return norm;
+  }
+  const { beta1, beta2, epsilon } = ADAM;
+  const correction1 = 1 - beta1 ** optimizer.updates;
+  const correction2 = 1 - beta2 ** optimizer.updates;
+  const m = optimizer.m!;
+  const v = optimizer.v!;
+  for (let i = 0; i < params.length; i++) {
+    const g = Math.fround(gradients[i] * factor);
+    m[i] = m[i] * beta1 + g * (1 - beta1);
+    v[i] = v[i] * beta2 + g * g * (1 - beta2);
+    params[i] -= (m[i] / correction1 / (Math.sqrt(v[i] / correction2) + epsilon)) * lr;
+  }
+  return norm;
+}
