@@ -1,13 +1,17 @@
 """The model of bench/train-bench.ts in PyTorch, timed the same way: full training steps (forward,
-BPTT, clipping by global norm 1, SGD lr 1) on synthetic ids, hidden state carried and detached.
+BPTT, clipping by global norm 1, SGD lr 1, the loss read back) on synthetic ids, hidden state
+carried and detached; each step timed on its own, so that a shared machine's best moments show.
 
-Two variants per setting, each with 1 thread and with all threads:
-  scratch  d2l's RNNModelScratch (one-hot inputs, per-step matmuls: the model lmpipe implements)
-  nn       d2l's concise RNNModel (nn.RNN, one fused kernel per window; gru/lstm likewise)
+Variants, each with 1 thread and with all cores (torch.set_num_threads):
+  nn         d2l's concise RNNModel: one-hot inputs into nn.RNN (one fused kernel per window)
+  embedding  nn.Embedding + nn.RNN: the same arithmetic as one-hot times W_xh, and what a PyTorch
+             user writes for words
+  scratch    d2l's RNNModelScratch (one-hot, per-step matmuls); only when asked for, it is slowest
 
   /usr/bin/python3 bench/torch_rnn.py '{"settings": [{"name": "A", "cell": "rnn", "vocabSize": 28,
-      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10}'
-prints {"version": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond"}]}.
+      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10, "variants": ["nn", "embedding"]}'
+prints {"version": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond",
+"medianTokensPerSecond", "measuredSteps"}]} where tokensPerSecond is the fastest step's rate.
 """
 import json
 import os
@@ -50,14 +54,16 @@ def scratch_forward(cell, params, inputs, state, hidden):
 
 
 class Concise(nn.Module):
-    def __init__(self, cell, vocab, hidden):
+    def __init__(self, cell, vocab, hidden, embedding):
         super().__init__()
         self.vocab = vocab
-        self.rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](vocab, hidden)
+        self.embedding = nn.Embedding(vocab, hidden) if embedding else None
+        self.rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](hidden if embedding else vocab, hidden)
         self.linear = nn.Linear(hidden, vocab)
 
     def forward(self, inputs, state):
-        y, state = self.rnn(F.one_hot(inputs.T, self.vocab).float(), state)
+        x = self.embedding(inputs.T) if self.embedding is not None else F.one_hot(inputs.T, self.vocab).float()
+        y, state = self.rnn(x, state)
         return self.linear(y.reshape(-1, y.shape[-1])), state
 
 
@@ -79,7 +85,7 @@ def time_variant(setting, variant, seconds):
         forward = lambda s: scratch_forward(cell, params, inputs, s, hidden)
         detach = lambda s: tuple(t.detach() for t in s)
     else:
-        model = Concise(cell, vocab, hidden)
+        model = Concise(cell, vocab, hidden, variant == "embedding")
         params = list(model.parameters())
         zeros = torch.zeros(1, batch, hidden)
         state = (zeros, zeros.clone()) if cell == "lstm" else zeros
@@ -96,14 +102,18 @@ def time_variant(setting, variant, seconds):
         with torch.no_grad():
             for p in params:
                 p -= 1.0 * p.grad
+        loss.item()
         return detach(state)
 
     state = step(step(state))
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or count < 3:
+    times, started = [], time.perf_counter()
+    while time.perf_counter() - started < seconds or len(times) < 3:
+        before = time.perf_counter()
         state = step(state)
-        count += 1
-    return count * batch * steps / (time.perf_counter() - started)
+        times.append(time.perf_counter() - before)
+    times.sort()
+    tokens = batch * steps
+    return {"tokensPerSecond": tokens / times[0], "medianTokensPerSecond": tokens / times[len(times) // 2], "measuredSteps": len(times)}
 
 
 def main():
@@ -114,10 +124,19 @@ def main():
     for threads in sorted({1, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
         for setting in request["settings"]:
-            for variant in ("scratch", "nn"):
-                rate = time_variant(setting, variant, request["seconds"])
-                results.append({**setting, "variant": variant, "threads": threads, "tokensPerSecond": rate})
-    print(json.dumps({"version": torch.__version__, "results": results}))
+            for variant in request.get("variants", ["nn", "embedding"]):
+                results.append({**setting, "variant": variant, "threads": threads, **time_variant(setting, variant, request["seconds"])})
+    print(json.dumps({"version": torch.__version__, "blas": blas(), "results": results}))
+
+
+def blas():
+    """Which BLAS torch's matmuls reach (Debian's torch links the system libblas.so.3 alternative)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            names = {line.split()[-1] for line in maps if "blas" in line}
+        return ", ".join(sorted(os.path.basename(n) for n in names)) or "unknown"
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
 import { benchScaling, scalingTable } from '../bench/workers.ts';
+import { benchTraining, trainingTable, type TrainingBench } from '../bench/train-bench.ts';
 import { writeFileAtomic } from '../lib/checkpoint.ts';
 import { describeFailure } from '../lib/errors.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--train-rounds N] [--repeat N] [--timeout S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
@@ -30,7 +31,9 @@ its steady counting rate (MB/s between 25% and 90% of the input).
 Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
 alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of the
 fastest runs (and of the medians).
-Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)\nwhen it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
+Then the training benchmark (bench/train-bench.ts, about --train-seconds per configuration, default
+10, split over --train-rounds alternating rounds, default 2): tokens/s of d2l's char setting and a
+word setting with 1 and N training workers, against PyTorch on CPU (1 and N threads) if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
 interface Args {
@@ -43,13 +46,14 @@ interface Args {
   scalingRepeat: number;
   out: string;
   trainSeconds: number;
+  trainRounds: number;
   repeat: number;
   timeoutS: number;
   help: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, scaling: true, scalingRepeat: 3, out: '', trainSeconds: 10, repeat: 1, timeoutS: 1800, help: false };
+  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, scaling: true, scalingRepeat: 3, out: '', trainSeconds: 10, trainRounds: 2, repeat: 1, timeoutS: 1800, help: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -61,6 +65,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--workers') args.workers = value().split(',').map(Number);
     else if (flag === '--out') args.out = value();
     else if (flag === '--train-seconds') args.trainSeconds = Number(value());
+    else if (flag === '--train-rounds') args.trainRounds = Number(value());
     else if (flag === '--repeat') args.repeat = Number(value());
     else if (flag === '--timeout') args.timeoutS = Number(value());
     else if (flag === '--no-python') args.python = false;
@@ -124,37 +129,13 @@ function ingestTable(results: Measurement[]): string {
   ].join('\n');
 }
 
-interface TrainingReport {
-  skipped?: string;
-  backend?: string;
-  peakRssMb?: number;
-  results?: { name: string; cell: string; vocabSize: number; hidden: number; tokensPerSecond: number; msPerStep: number }[];
-  torch?: { version?: string; error?: string };
-  ratios?: { name: string; torchBest: number; torchVariant: string; ratio: number }[];
-}
-
-/** bench/train-bench.ts belongs to the trainer; it is loaded only when present. */
-async function benchTrainingIfPresent(seconds: number): Promise<TrainingReport> {
-  const path = join(ROOT, 'bench/train-bench.ts');
-  if (!existsSync(path)) return { skipped: 'bench/train-bench.ts does not exist yet' };
-  const module = (await import(path)) as { benchTraining?: (options?: { seconds?: number }) => Promise<TrainingReport> };
-  if (typeof module.benchTraining !== 'function') return { skipped: 'bench/train-bench.ts exports no benchTraining()' };
-  return module.benchTraining({ seconds });
-}
-
-function trainingTable(report: TrainingReport): string {
-  if (report.skipped || !report.results) return `training: skipped (${report.skipped ?? 'no results'})`;
-  const torch = !report.torch ? 'PyTorch not installed' : report.torch.error ? `PyTorch failed: ${report.torch.error}` : `PyTorch ${report.torch.version}`;
-  const rows = report.results.map((r) => {
-    const ratio = report.ratios?.find((x) => x.name === r.name);
-    const versus = ratio ? `${Math.round(ratio.torchBest).toLocaleString('en-US')} (${ratio.torchVariant}) | ${ratio.ratio.toFixed(2)}×` : '– | –';
-    return `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden} | ${Math.round(r.tokensPerSecond).toLocaleString('en-US')} | ${r.msPerStep.toFixed(1)} | ${versus} |`;
-  });
-  return [
-    `training on ${report.backend} (${torch}; peak RSS ${report.peakRssMb} MB)`, '',
-    '| training step (batch 32 × 35 steps) | tokens/s | ms/step | PyTorch CPU tokens/s | ours / PyTorch |',
-    '|---|---:|---:|---:|---:|', ...rows,
-  ].join('\n');
+/** bench/train-bench.ts: ours with 1 and N training workers against PyTorch, in the same run. */
+async function benchTrainingIfPresent(seconds: number, rounds: number): Promise<TrainingBench | { skipped: string }> {
+  try {
+    return await benchTraining({ seconds, rounds });
+  } catch (error) {
+    return { skipped: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -180,9 +161,9 @@ async function main(argv: string[]): Promise<void> {
   }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');
-    const training = await benchTrainingIfPresent(args.trainSeconds);
+    const training = await benchTrainingIfPresent(args.trainSeconds, args.trainRounds);
     results.training = training;
-    console.log(`${trainingTable(training)}\n`);
+    console.log(`${'skipped' in training ? `training: skipped (${training.skipped})` : trainingTable(training)}\n`);
   }
   machine.loadAverageEnd = loadavg()[0];
   writeFileAtomic(args.out, [new TextEncoder().encode(JSON.stringify(results, null, 2) + '\n')]);

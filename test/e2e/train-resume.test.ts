@@ -137,3 +137,32 @@ t.test('train refuses a checkpoint of another model shape or vocabulary', async 
   })();
   t.ok(error instanceof LmpipeError && error.code === 'STATE' && /different vocabulary/.test(error.message), String(error));
 });
+
+t.test('train with 2 workers resumes to the uninterrupted 2-worker run bit for bit; another count trains anew', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'lmpipe-workers-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'sequential', checkpointEvery: 4, trainWorkers: 2, optimizer: 'adam', lr: 0.01 };
+  const text = smallText(3000);
+  const reference = tinyConfig(join(base, 'a'), text, settings);
+  const interrupted = { ...reference, out: join(base, 'b', 'run') };
+  await runStages({ ...reference, until: 'train' });
+  await runStages({ ...interrupted, until: 'encode' });
+  const controller = new AbortController();
+  let checkpoints = 0;
+  const onEvent = (event: { message?: string }) => {
+    if (event.message?.startsWith('checkpoint') && ++checkpoints === 2) setTimeout(() => controller.abort(), 0);
+  };
+  await t.rejects(runStages({ ...interrupted, until: 'train' }, { signal: controller.signal, onEvent }), { code: 'INTERRUPTED' });
+  t.equal(metricRows(interrupted.out).stage?.state, 'running', 'stopped mid-epoch, with the replicas\' hidden state in the checkpoint');
+  t.ok(readCheckpoint(checkpointPath(interrupted.out))!.tensors['hidden/0/0'], 'the carried state was saved');
+  await runStages({ ...interrupted, until: 'train' });
+  t.same(metricRows(interrupted.out).rows, metricRows(reference.out).rows, 'losses identical to the uninterrupted run');
+  t.same(checkpointContent(interrupted.out).bytes, checkpointContent(reference.out).bytes, 'weights and Adam slots bit for bit');
+
+  // The worker count is in the fingerprint: with 1 worker the runner trains again from the start,
+  // and ends exactly where a 1-worker run does.
+  const single = tinyConfig(join(base, 'c'), text, { ...settings, trainWorkers: 1 });
+  await runStages({ ...single, until: 'train' });
+  await runStages({ ...interrupted, trainWorkers: 1, until: 'train' });
+  t.same(metricRows(interrupted.out).rows.map((r: any) => r.loss), metricRows(single.out).rows.map((r: any) => r.loss));
+});
