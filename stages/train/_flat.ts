@@ -6,7 +6,7 @@
  *
  *   const layout = flatLayout(shape);                  // names, shapes, offsets, size
  *   const flat = flatten(layout, params);              // Float32Array(layout.size)
- *   const norm = fusedUpdate(flat, gradients, optimizer, { lr: 1, clip: 1 });
+ *   fusedUpdate(flat, [gradients0, gradients1], [0.5, 0.5], scratch, optimizer, { lr: 1, clip: 1 });
  *
  * The arithmetic is optim.ts's (clipping by global norm, SGD, Adam with the same constants) on
  * plain numbers, rounded to float32 where a tensor would be: equal to the tensor path within float
@@ -56,19 +56,26 @@ export interface FlatOptimizer {
 }
 
 /**
- * g ← min(1, θ/‖g‖)·g (θ = clip; 0 leaves g alone), then one SGD or Adam step on `params`, all in
- * place and in one pass over the vectors after the norm. Returns ‖g‖ before clipping.
+ * g = Σ_i weights[i]·gradients[i] (rows added in order: reproducible), written to `summed`; then
+ * g ← min(1, θ/‖g‖)·g (θ = clip; 0 leaves g alone) and one SGD or Adam step on `params`, in place.
+ * Two passes over the vectors: the weighted sum with the norm, then the update. Returns ‖g‖.
  */
-export function fusedUpdate(params: Float32Array, gradients: Float32Array, optimizer: FlatOptimizer, options: { lr: number; clip: number }): number {
+export function fusedUpdate(params: Float32Array, gradients: Float32Array[], weights: number[], summed: Float32Array, optimizer: FlatOptimizer, options: { lr: number; clip: number }): number {
   let squares = 0;
-  for (let i = 0; i < gradients.length; i++) squares += gradients[i] * gradients[i];
+  const [first, second] = gradients;
+  for (let j = 0; j < summed.length; j++) {
+    let g = weights[0] * first[j] + (second ? weights[1] * second[j] : 0);
+    for (let i = 2; i < gradients.length; i++) g += weights[i] * gradients[i][j];
+    summed[j] = g;
+    squares += summed[j] * summed[j];
+  }
   const norm = Math.sqrt(squares);
   // Math.fround: the tensor path computes the factor in float32 too.
   const factor = options.clip === 0 ? 1 : Math.min(1, Math.fround(options.clip / Math.fround(norm)));
   const { lr } = options;
   optimizer.updates++;
   if (optimizer.name === 'sgd') {
-    for (let i = 0; i < params.length; i++) params[i] -= Math.fround(gradients[i] * factor) * lr;
+    for (let i = 0; i < params.length; i++) params[i] -= Math.fround(summed[i] * factor) * lr;
     return norm;
   }
   const { beta1, beta2, epsilon } = ADAM;
@@ -77,7 +84,7 @@ export function fusedUpdate(params: Float32Array, gradients: Float32Array, optim
   const m = optimizer.m!;
   const v = optimizer.v!;
   for (let i = 0; i < params.length; i++) {
-    const g = Math.fround(gradients[i] * factor);
+    const g = Math.fround(summed[i] * factor);
     m[i] = m[i] * beta1 + g * (1 - beta1);
     v[i] = v[i] * beta2 + g * g * (1 - beta2);
     params[i] -= (m[i] / correction1 / (Math.sqrt(v[i] / correction2) + epsilon)) * lr;

@@ -59,7 +59,7 @@ export async function parallelStepper(s: TrainState, options: { workers: number;
     params: new SharedArrayBuffer(sizes.params), gradients: new SharedArrayBuffer(sizes.gradients), hidden: new SharedArrayBuffer(sizes.hidden),
   };
   const params = flatten(layout, s.params, new Float32Array(buffers.params));
-  const gradients = new Float32Array(buffers.gradients);
+  const gradientRows = Array.from({ length: workers }, (_, i) => new Float32Array(buffers.gradients, 4 * i * layout.size, layout.size));
   const hidden = new Float32Array(buffers.hidden);
   const summed = new Float32Array(layout.size);
   const optimizer: FlatOptimizer = { name: s.optimizer.name, updates: s.optimizer.updates };
@@ -94,8 +94,7 @@ export async function parallelStepper(s: TrainState, options: { workers: number;
       };
       const replies = threads.map((thread, i) => thread.run({ type: 'step', ...message(i + 1) }) as Promise<number>);
       const losses = [local.step(message(0)), ...(await Promise.all(replies))];
-      sumGradients(gradients, share, summed);
-      fusedUpdate(params, summed, optimizer, { lr: s.lr, clip: options.clip });
+      fusedUpdate(params, gradientRows, share, summed, optimizer, { lr: s.lr, clip: options.clip });
       dirty = true;
       return losses.reduce((total, loss, i) => total + loss * share[i], 0);
     },
@@ -117,17 +116,6 @@ export async function parallelStepper(s: TrainState, options: { workers: number;
       local.dispose();
     },
   };
-}
-
-/** summed = Σ_i share[i]·gradients[i], rows of `gradients` added in order 0, 1, ... (a fixed order: reproducible). */
-function sumGradients(gradients: Float32Array, share: number[], summed: Float32Array): void {
-  const size = summed.length;
-  for (let j = 0; j < size; j++) summed[j] = share[0] * gradients[j];
-  for (let i = 1; i < share.length; i++) {
-    const row = gradients.subarray(i * size, (i + 1) * size);
-    const weight = share[i];
-    for (let j = 0; j < size; j++) summed[j] += weight * row[j];
-  }
 }
 
 /** The whole batch's state from shared memory, as tensors [batch, H] per layer and state. */
