@@ -108,9 +108,13 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
 
 /** Today's single-thread steps for one worker; data-parallel replicas (_parallel.ts) for more. */
 export async function trainStepper(s: TrainState, config: Config, backendName: BackendName, log: (message: string) => void): Promise<Stepper> {
-  const workers = trainWorkerCount(config);
+  let workers = trainWorkerCount(config);
   if (workers > 1 && !WORKER_BACKENDS.includes(backendName)) {
-    throw new LmpipeError('USAGE', `Expected \`--train-workers 1\` on the ${backendName} backend (workers run ${WORKER_BACKENDS.join(' and ')}), got \`${workers}\``);
+    if (config.trainWorkers > 0) {
+      throw new LmpipeError('USAGE', `Expected \`--train-workers 1\` on the ${backendName} backend (workers run ${WORKER_BACKENDS.join(' and ')}), got \`${workers}\``);
+    }
+    log(`${backendName} trains on one thread (training workers run ${WORKER_BACKENDS.join(' and ')})`);
+    workers = 1;
   }
   if (workers > 1) {
     log(`${workers} training workers (this thread and ${workers - 1} more), ${Math.floor(config.batch / workers)}+ rows of each minibatch apiece`);
