@@ -11,7 +11,7 @@ Variants, each with 1 thread and with all cores (torch.set_num_threads):
   /usr/bin/python3 bench/torch_rnn.py '{"settings": [{"name": "A", "cell": "rnn", "vocabSize": 28,
       "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10, "variants": ["nn", "embedding"]}'
 prints {"version": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond",
-"medianTokensPerSecond", "measuredSteps"}]} where tokensPerSecond is the fastest step's rate.
+"medianTokensPerSecond", "cpuMsPerStep", "measuredSteps"}]} where tokensPerSecond is the fastest step's rate.
 """
 import json
 import os
@@ -106,14 +106,17 @@ def time_variant(setting, variant, seconds):
         return detach(state)
 
     state = step(step(state))
-    times, started = [], time.perf_counter()
+    times, cpu, started = [], [], time.perf_counter()
     while time.perf_counter() - started < seconds or len(times) < 3:
-        before = time.perf_counter()
+        before, cpu_before = time.perf_counter(), time.process_time()
         state = step(state)
         times.append(time.perf_counter() - before)
+        cpu.append(time.process_time() - cpu_before)
     times.sort()
+    cpu.sort()
     tokens = batch * steps
-    return {"tokensPerSecond": tokens / times[0], "medianTokensPerSecond": tokens / times[len(times) // 2], "measuredSteps": len(times)}
+    return {"tokensPerSecond": tokens / times[0], "medianTokensPerSecond": tokens / times[len(times) // 2],
+            "cpuMsPerStep": 1000 * cpu[len(cpu) // 2], "measuredSteps": len(times)}
 
 
 def main():

@@ -40,6 +40,8 @@ interface Timing {
   tokensPerSecond: number;
   medianTokensPerSecond: number;
   msPerStep: number;
+  /** CPU time of the median step, every thread of the process together: what load from elsewhere does not inflate (much). */
+  cpuMsPerStep: number;
   measuredSteps: number;
 }
 
@@ -64,8 +66,8 @@ export interface TrainingBench {
   scaling?: { name: string; workers: number; speedup: number; medianSpeedup: number }[];
 }
 
-/** Per-step times (ms) of `setting` with `workers` replicas, for about `seconds` after two warm-up steps. */
-export async function stepTimes(setting: Setting, workers: number, seconds: number, backendName: 'wasm' | 'cpu' = 'wasm'): Promise<number[]> {
+/** Per-step wall and CPU times (ms) of `setting` with `workers` replicas, for about `seconds` after two warm-up steps. */
+export async function stepTimes(setting: Setting, workers: number, seconds: number, backendName: 'wasm' | 'cpu' = 'wasm'): Promise<{ wall: number[]; cpu: number[] }> {
   const config: Config = { ...DEFAULTS, cell: setting.cell, hidden: setting.hidden, batch: setting.batch, steps: setting.steps, trainWorkers: workers, clip: 1, lr: 1 };
   const rng = new Rng(1);
   const size = setting.batch * setting.steps;
@@ -77,12 +79,14 @@ export async function stepTimes(setting: Setting, workers: number, seconds: numb
   try {
     await stepper.step(batch, undefined, true);
     await stepper.step(batch, undefined, false);
-    const times: number[] = [];
+    const times = { wall: [] as number[], cpu: [] as number[] };
+    const cpu = () => (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     const started = performance.now();
-    while (performance.now() - started < seconds * 1000 || times.length < 3) {
-      const before = performance.now();
+    while (performance.now() - started < seconds * 1000 || times.wall.length < 3) {
+      const [before, cpuBefore] = [performance.now(), cpu()];
       await stepper.step(batch, undefined, false);
-      times.push(performance.now() - before);
+      times.wall.push(performance.now() - before);
+      times.cpu.push(cpu() - cpuBefore);
     }
     return times;
   } finally {
@@ -91,10 +95,12 @@ export async function stepTimes(setting: Setting, workers: number, seconds: numb
   }
 }
 
-function timing(times: number[], tokens: number): Timing {
-  const sorted = [...times].sort((a, b) => a - b);
-  const median = sorted[sorted.length >> 1];
-  return { tokensPerSecond: (tokens * 1000) / sorted[0], medianTokensPerSecond: (tokens * 1000) / median, msPerStep: median, measuredSteps: times.length };
+function timing(times: { wall: number[]; cpu: number[] }, tokens: number): Timing {
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+  return {
+    tokensPerSecond: (tokens * 1000) / Math.min(...times.wall), medianTokensPerSecond: (tokens * 1000) / median(times.wall),
+    msPerStep: median(times.wall), cpuMsPerStep: median(times.cpu), measuredSteps: times.wall.length,
+  };
 }
 
 /** Runs bench/torch_rnn.py on `settings` when /usr/bin/python3 can import torch. */
@@ -115,7 +121,7 @@ export async function benchTraining(options: { backend?: BackendChoice; seconds?
   if (info.name !== 'wasm' && info.name !== 'cpu') throw new Error(`The training bench runs on wasm or cpu, got ${info.name}`);
   const load: [number, number] = [(await import('node:os')).loadavg()[0], 0];
   const settings = SETTINGS.map((s) => ({ ...s, cell }));
-  const ours = new Map<string, number[]>();
+  const ours = new Map<string, { wall: number[]; cpu: number[] }>();
   const torchRuns: TorchResult[][] = [];
   let torchError: { error: string } | undefined;
   let torchInfo = { version: '', blas: '' };
@@ -123,7 +129,9 @@ export async function benchTraining(options: { backend?: BackendChoice; seconds?
     for (const setting of settings) {
       for (const workers of round % 2 === 0 ? workerCounts : [...workerCounts].reverse()) {
         const key = `${setting.name}/${workers}`;
-        ours.set(key, [...(ours.get(key) ?? []), ...(await stepTimes(setting, workers, seconds / rounds, info.name))]);
+        const times = await stepTimes(setting, workers, seconds / rounds, info.name);
+        const before = ours.get(key) ?? { wall: [], cpu: [] };
+        ours.set(key, { wall: [...before.wall, ...times.wall], cpu: [...before.cpu, ...times.cpu] });
       }
       const measured = torch && !torchError ? timeTorch([setting], seconds / rounds) : undefined;
       if (measured && 'error' in measured) torchError = measured;
@@ -168,8 +176,10 @@ function mergeTorch(rows: TorchResult[]): TorchResult[] {
   for (const row of rows) groups.set(`${row.name}/${row.variant}/${row.threads}`, [...(groups.get(`${row.name}/${row.variant}/${row.threads}`) ?? []), row]);
   return [...groups.values()].map((group) => {
     const medians = group.map((r) => r.medianTokensPerSecond).sort((a, b) => a - b);
+    const cpu = group.map((r) => r.cpuMsPerStep).sort((a, b) => a - b);
     return {
       ...group[0], tokensPerSecond: Math.max(...group.map((r) => r.tokensPerSecond)), medianTokensPerSecond: medians[medians.length >> 1],
+      cpuMsPerStep: cpu[cpu.length >> 1],
       measuredSteps: group.reduce((n, r) => n + r.measuredSteps, 0),
     };
   });
@@ -181,11 +191,11 @@ export function trainingTable(report: TrainingBench): string {
   const torch = !report.torch ? 'PyTorch not installed' : 'error' in report.torch ? `PyTorch failed: ${report.torch.error}` : `PyTorch ${report.torch.version} (${report.torch.blas})`;
   const lines = [
     `training on ${report.backend}, ${report.cores} cores, load ${report.load.map((l) => l.toFixed(1)).join(' -> ')} (${torch}; peak RSS ${report.peakRssMb} MB)`, '',
-    '| training step (batch 32 × 35) | workers / threads | tokens/s, fastest step | median step |', '|---|---|---:|---:|',
-    ...report.results.map((r) => `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden} | lmpipe, ${r.workers} worker${r.workers > 1 ? 's' : ''} | ${rate(r.tokensPerSecond)} | ${rate(r.medianTokensPerSecond)} |`),
+    '| training step (batch 32 × 35) | workers / threads | tokens/s, fastest step | median step | CPU ms per step (all threads) |', '|---|---|---:|---:|---:|',
+    ...report.results.map((r) => `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden} | lmpipe, ${r.workers} worker${r.workers > 1 ? 's' : ''} | ${rate(r.tokensPerSecond)} | ${rate(r.medianTokensPerSecond)} | ${r.cpuMsPerStep.toFixed(0)} |`),
   ];
   if (report.torch && 'results' in report.torch) {
-    lines.push(...report.torch.results.map((r) => `| ${r.name} | PyTorch ${r.variant}, ${r.threads} thread${r.threads > 1 ? 's' : ''} | ${rate(r.tokensPerSecond)} | ${rate(r.medianTokensPerSecond)} |`));
+    lines.push(...report.torch.results.map((r) => `| ${r.name} | PyTorch ${r.variant}, ${r.threads} thread${r.threads > 1 ? 's' : ''} | ${rate(r.tokensPerSecond)} | ${rate(r.medianTokensPerSecond)} | ${r.cpuMsPerStep.toFixed(0)} |`));
   }
   for (const r of report.ratios ?? []) lines.push('', `${r.name}: ${r.ratio.toFixed(2)}× PyTorch's best (${r.torchVariant}) with ${r.workers} worker(s), fastest steps; ${r.medianRatio.toFixed(2)}× in medians`);
   for (const s of report.scaling ?? []) lines.push(`${s.name}: ${s.workers} workers ${s.speedup.toFixed(2)}× 1 worker, fastest steps; ${s.medianSpeedup.toFixed(2)}× in medians`);
