@@ -61,7 +61,7 @@ export interface TrainingBench {
   peakRssMb: number;
   torch?: { version: string; blas: string; results: TorchResult[] } | { error: string };
   /** Per setting: our fastest worker count / PyTorch's fastest variant and thread count (fastest steps), and the same for medians. */
-  ratios?: { name: string; workers: number; ours: number; torchBest: number; torchVariant: string; ratio: number; medianRatio: number }[];
+  ratios?: { name: string; workers: number; ours: number; torchBest: number; torchVariant: string; ratio: number; medianRatio: number; cpuRatio: number }[];
   /** Setting A: tokens/s with the most workers / with 1 (fastest steps; medians). */
   scaling?: { name: string; workers: number; speedup: number; medianSpeedup: number }[];
 }
@@ -157,6 +157,8 @@ export async function benchTraining(options: { backend?: BackendChoice; seconds?
         name: setting.name, workers: fast.workers, ours: fast.tokensPerSecond, torchBest: fastTorch.tokensPerSecond,
         torchVariant: `${fastTorch.variant}, ${fastTorch.threads} thread(s)`, ratio: fast.tokensPerSecond / fastTorch.tokensPerSecond,
         medianRatio: best(mine, 'medianTokensPerSecond').medianTokensPerSecond / best(theirs, 'medianTokensPerSecond').medianTokensPerSecond,
+        // Per core, on CPU time: 1 worker against PyTorch's cheapest 1-thread variant.
+        cpuRatio: Math.min(...theirs.filter((r) => r.threads === 1).map((r) => r.cpuMsPerStep)) / mine.find((r) => r.workers === 1)!.cpuMsPerStep,
       };
     });
   }
@@ -197,7 +199,7 @@ export function trainingTable(report: TrainingBench): string {
   if (report.torch && 'results' in report.torch) {
     lines.push(...report.torch.results.map((r) => `| ${r.name} | PyTorch ${r.variant}, ${r.threads} thread${r.threads > 1 ? 's' : ''} | ${rate(r.tokensPerSecond)} | ${rate(r.medianTokensPerSecond)} | ${r.cpuMsPerStep.toFixed(0)} |`));
   }
-  for (const r of report.ratios ?? []) lines.push('', `${r.name}: ${r.ratio.toFixed(2)}× PyTorch's best (${r.torchVariant}) with ${r.workers} worker(s), fastest steps; ${r.medianRatio.toFixed(2)}× in medians`);
+  for (const r of report.ratios ?? []) lines.push('', `${r.name}: ${r.ratio.toFixed(2)}× PyTorch's best (${r.torchVariant}) with ${r.workers} worker(s), fastest steps; ${r.medianRatio.toFixed(2)}× in medians; per core in CPU time, 1 worker / PyTorch 1 thread: ${r.cpuRatio.toFixed(2)}×`);
   for (const s of report.scaling ?? []) lines.push(`${s.name}: ${s.workers} workers ${s.speedup.toFixed(2)}× 1 worker, fastest steps; ${s.medianSpeedup.toFixed(2)}× in medians`);
   return lines.join('\n');
 }
