@@ -17,7 +17,7 @@
  */
 
 /** Counts the model reads. Ids are the caller's token ids; `undefined` marks an unknown token. */
-export interface NgramCounts {
+export interface ModelCounts {
   /** Count of the n-gram with these ids (1 ≤ length ≤ order); 0 when unseen. */
   count(ids: readonly number[]): number;
   /** n: number of tokens. */
@@ -79,7 +79,7 @@ export interface NgramModel {
   perplexity(ids: readonly (number | undefined)[]): PerplexityResult;
 }
 
-export function ngramModel(counts: NgramCounts, options: NgramModelOptions = {}): NgramModel {
+export function ngramModel(counts: ModelCounts, options: NgramModelOptions = {}): NgramModel {
   const { eps = [], order = 5 } = { ...options };
   if (!Number.isInteger(order) || order < 1) throw new RangeError(`Expected \`order\` to be an integer of at least 1, got \`${order}\``);
   const epsilon = (k: number) => eps[k - 1] ?? 1;

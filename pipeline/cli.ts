@@ -1,69 +1,37 @@
 /**
- * Flags for every setting in pipeline/config.ts, parsed the same way for every key:
- * `--max-tokens 5000`, `--fresh` / `--no-fresh`, lists as `--input a.txt b.txt` (up to the next flag),
- * an empty list as `--reserved ""`. `--config FILE` reads a JSON object of settings first.
+ * The pipeline's command line: a flag for every setting in pipeline/config.ts (`--max-tokens 5000`,
+ * `--fresh` / `--no-fresh`, lists as `--input a.txt b.txt`, an empty list as `--reserved ""`),
+ * parsed by the scripts' shared parser (pipeline/args.ts). `--config FILE` reads a JSON object of
+ * settings first; flags override it.
  */
 import { readFileSync } from 'node:fs';
-import { DEFAULTS, checkValue, flagToKey, keyToFlag, validateConfigObject, type Config } from './config.ts';
 import { LmpipeError } from '../lib/errors.ts';
+import { parseCommandLine, type FlagSpec } from './args.ts';
+import { checkValue, SETTINGS, validateConfigObject, type Config } from './config.ts';
+import { userPath } from './run-main.ts';
 
 export interface ParsedArgs {
-  /** Words before the first flag, e.g. ["status"]. */
+  /** Words that are not flags, e.g. ["status"]. */
   positionals: string[];
   /** Settings from --config, then flags (later wins). */
   settings: Partial<Config>;
   help: boolean;
 }
 
-function parseScalar(key: string, flag: string, raw: string | undefined): unknown {
-  const kind = typeof DEFAULTS[key as keyof Config];
-  if (raw === undefined) throw new TypeError(`Expected a value after \`${flag}\``);
-  if (kind === 'number') {
-    const value = Number(raw);
-    if (raw.trim() === '' || Number.isNaN(value)) throw new TypeError(`Expected \`${flag}\` to be a number, got \`${raw}\``);
-    return value;
-  }
-  return raw;
-}
+/** The flag of each setting, its kind taken from the default's type. */
+const SETTING_FLAGS: Record<string, FlagSpec> = Object.fromEntries(
+  Object.entries(SETTINGS).map(([key, setting]) => {
+    const value = setting.default as unknown;
+    const kind = Array.isArray(value) ? 'list' : typeof value === 'boolean' ? 'boolean' : typeof value === 'number' ? 'number' : 'string';
+    return [key, { kind, help: setting.doc, check: (parsed: unknown, flag: string) => checkValue(key, parsed, flag) } satisfies FlagSpec];
+  }),
+);
+const CONFIG_FLAG: FlagSpec = { kind: 'string', value: 'FILE', help: 'A JSON object of settings, read before the flags' };
 
-export function parseArgs(argv: string[]): ParsedArgs {
-  const positionals: string[] = [];
-  const flags: Record<string, unknown> = {};
-  let fileSettings: Partial<Config> = {};
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith('--') || arg === '-') {
-      if (Object.keys(flags).length > 0) throw new TypeError(`Unexpected argument \`${arg}\`; lists follow their flag, e.g. --input a.txt b.txt`);
-      positionals.push(arg);
-      continue;
-    }
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (flag === '--config') {
-      const file = inline ?? argv[++i];
-      if (!file) throw new TypeError('Expected a file after `--config`');
-      fileSettings = readConfigFile(file);
-      continue;
-    }
-    const negated = flag.startsWith('--no-') && typeof DEFAULTS[flagToKey('--' + flag.slice(5)) as keyof Config] === 'boolean';
-    const key = flagToKey(negated ? '--' + flag.slice(5) : flag);
-    if (!(key in DEFAULTS)) throw new TypeError(`Unknown flag \`${flag}\`; see --help`);
-    const defaultValue = DEFAULTS[key as keyof Config];
-    if (typeof defaultValue === 'boolean') {
-      flags[key] = inline === undefined ? !negated : inline === 'true';
-    } else if (Array.isArray(defaultValue)) {
-      const items: string[] = inline === undefined ? [] : [inline];
-      while (inline === undefined && i + 1 < argv.length && (!argv[i + 1].startsWith('--'))) items.push(argv[++i]);
-      flags[key] = items.filter((item) => item !== '');
-    } else {
-      flags[key] = parseScalar(key, flag, inline ?? argv[++i]);
-    }
-    checkValue(key, flags[key], flag);
-  }
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const { positionals, given, help } = parseCommandLine(argv, { flags: { config: CONFIG_FLAG, ...SETTING_FLAGS }, kebab: true });
+  const { config: file, ...flags } = given;
+  const fileSettings = typeof file === 'string' ? readConfigFile(userPath(file)) : {};
   return { positionals, settings: { ...fileSettings, ...flags } as Partial<Config>, help };
 }
 
@@ -82,17 +50,4 @@ function readConfigFile(file: string): Partial<Config> {
   }
 }
 
-/**
- * One line per setting, taken from the doc comments in pipeline/config.ts so that the defaults
- * object stays the single source of every flag's meaning.
- */
-export function describeSettings(): string {
-  const source = readFileSync(new URL('./config.ts', import.meta.url), 'utf8');
-  const docs = new Map<string, string>();
-  for (const match of source.matchAll(/\/\*\*\s*(.*?)\s*\*\/\s*\n\s*(\w+):/g)) docs.set(match[2], match[1]);
-  const rows = Object.entries(DEFAULTS).map(([key, value]) => {
-    const shown = Array.isArray(value) ? value.join(' ') || '(none)' : String(value);
-    return `  ${keyToFlag(key).padEnd(20)} ${docs.get(key) ?? ''} [default: ${shown}]`;
-  });
-  return rows.join('\n');
-}
+export { describeSettings } from './config.ts';

@@ -1,9 +1,11 @@
 /**
- * Every setting of a run, in one defaults object with a comment on each key: the single source of
- * truth for flags, the JSON config file and the docs. A config file, then flags, override it;
- * unknown keys and values of the wrong type are rejected, naming the key.
+ * Every setting of a run, in one table (SETTINGS: default, check and doc of each key): the single
+ * source of truth for the Config type, the flags, the JSON config file and `--help`. A config file,
+ * then flags, override the defaults; unknown keys and values of the wrong type are rejected,
+ * naming the key and the nearest known one.
  */
 import { availableParallelism } from 'node:os';
+import { didYouMean, nearest, toCamel, toKebab } from './args.ts';
 
 /** The names each choice can take: modules take their types from these lists. */
 export const TOKENIZERS = ['d2l-word', 'd2l-char', 'word', 'char'] as const;
@@ -17,110 +19,13 @@ export type Cell = (typeof CELLS)[number];
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 export type BackendChoice = (typeof BACKENDS)[number];
 
-export const DEFAULTS = {
-  // --- ingest ---
-  /** Input files, directories (walked in sorted order), '-' for stdin, .gz, .json/.jsonl. Empty: The Time Machine. */
-  input: [] as string[],
-  /** Run directory: lmpipe.sqlite, tokens.bin, encoded/, checkpoints/, report.html. */
-  out: 'runs/timemachine',
-  /** d2l-word | d2l-char (the d2l book's exact rules) | word (Unicode words) | char (code points). */
-  tokenizer: 'd2l-char' as TokenizerName,
-  /** word tokenizer: lowercase every token. */
-  lowercase: false,
-  /** JSON / JSON Lines inputs: the field holding the text (dotted path); an array is joined with "\n". */
-  jsonField: 'text',
-  /** Count n-grams of orders 1..order (at most 5). */
-  order: 3,
-  /** Count workers, this thread included (N workers start N-1 threads); one per core by default. */
-  workers: Math.max(1, availableParallelism()),
-  /** Memory for in-memory counts before they are spilled to SQLite. */
-  memoryMb: 1024,
-  /** Plain-text files are cut into shards of about this size, at line boundaries. */
-  shardMb: 4,
-  /** Commit counts and progress at least this often (seconds); a kill loses at most this much work. */
-  checkpointSecs: 30,
-  // --- vocabulary (d2l semantics: <unk> is 0, then reserved, then by count, ties by first occurrence) ---
-  /** Tokens reserved right after <unk>. */
-  reserved: ['<pad>', '<bos>', '<eos>'] as string[],
-  /** Keep tokens seen at least this often. */
-  minFreq: 0,
-  /** Keep at most this many entries (including <unk> and reserved); 0 means no limit. */
-  maxVocab: 0,
-  // --- training data ---
-  /** Train on the first N tokens of the corpus (d2l uses 10,000 characters); 0 means all. */
-  maxTokens: 10000,
-  /** Fraction of the (truncated) corpus held out for validation, taken from its tail. */
-  validFrac: 0.1,
-  /** random (d2l seq_data_iter_random) | sequential (d2l seq_data_iter_sequential). */
-  sampler: 'sequential' as SamplerName,
-  /** Minibatch size. */
-  batch: 32,
-  /** Time steps per minibatch (the BPTT window). */
-  steps: 35,
-  // --- model ---
-  /** rnn | gru | lstm. */
-  cell: 'rnn' as Cell,
-  /** Hidden units per layer. */
-  hidden: 512,
-  /** Stacked recurrent layers. */
-  layers: 1,
-  // --- training ---
-  /** Passes over the training data. */
-  epochs: 60,
-  /** Learning rate (d2l: 1 with SGD). */
-  lr: 1,
-  /** sgd | adam. */
-  optimizer: 'sgd' as OptimizerName,
-  /** Divide lr by 4 when validation perplexity does not improve at an epoch end. */
-  annealLr: false,
-  /** Clip gradients to this global norm (d2l: 1); 0 disables clipping. */
-  clip: 1,
-  /** Stop the gradient every k steps inside a window; 0 means only at minibatch boundaries. */
-  truncate: 0,
-  /** Randomized truncation (Tallec & Ollivier): keep each step's gradient with probability pi; 1 disables. */
-  truncatePi: 1,
-  /** Seed of every random choice (sampler, initialisation, truncation, sampling). */
-  seed: 42,
-  /** Write a checkpoint every N optimizer steps (and at each epoch end). */
-  checkpointEvery: 200,
-  /** auto | tensorflow-gpu | tensorflow | wasm | cpu. */
-  backend: 'auto' as BackendChoice,
-  /**
-   * Training workers, this thread included: each holds a replica of the model and trains on its
-   * share of every minibatch's rows (wasm and cpu backends). 0: one per core, at most one per 8 rows,
-   * and 1 for models too small to gain. It is part of the train fingerprint (it changes the order
-   * gradients are summed in).
-   */
-  trainWorkers: 0,
-  // --- sampling ---
-  /** Prefix the model is warmed up on before generating (d2l: "time traveller"). */
-  prefix: 'time traveller',
-  /** Tokens to generate. */
-  sampleLength: 50,
-  /** 0 means greedy (d2l's predict_ch8); above 0 samples with this temperature. */
-  temperature: 0,
-  // --- runner ---
-  /** Stop after this stage (read, tokenize and count run together). */
-  until: 'sample' as string,
-  /** Start at this stage, redoing it and everything after it. */
-  from: '' as string,
-  /** Delete the run directory's results and start over. */
-  fresh: false,
-  /** No progress output. */
-  quiet: false,
-  /** One JSON event per line on stdout instead of human output. */
-  json: false,
-};
-
-export type Config = typeof DEFAULTS;
-export type ConfigKey = keyof Config;
-
 export const STAGE_ORDER = ['count', 'vocab', 'encode', 'train', 'sample'] as const;
 export type StageName = (typeof STAGE_ORDER)[number];
 /** read and tokenize are streaming stages inside count. */
 export const STAGE_ALIASES: Record<string, (typeof STAGE_ORDER)[number]> = { read: 'count', tokenize: 'count' };
 
-type Check = (value: unknown, key: string) => string | undefined;
+/** Returns what was expected when `value` is wrong, undefined when it is right. */
+type Check = ((value: unknown, key: string) => string | undefined) & { choices?: readonly string[] };
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER): Check => (value) =>
   Number.isInteger(value) && (value as number) >= min && (value as number) <= max
@@ -130,8 +35,10 @@ const number = (min: number, max: number, openMin = false): Check => (value) =>
   typeof value === 'number' && Number.isFinite(value) && (openMin ? value > min : value >= min) && value <= max
     ? undefined
     : `a number ${openMin ? 'above' : 'from'} ${min}${openMin ? ' and at most' : ' to'} ${max}`;
-const oneOf = (choices: readonly string[]): Check => (value) =>
-  typeof value === 'string' && choices.includes(value) ? undefined : `one of ${choices.join(', ')}`;
+const oneOf = (choices: readonly string[]): Check => Object.assign(
+  (value: unknown) => (typeof value === 'string' && choices.includes(value) ? undefined : `one of ${choices.join(', ')}`),
+  { choices },
+);
 const boolean: Check = (value) => (typeof value === 'boolean' ? undefined : 'true or false');
 const string: Check = (value) => (typeof value === 'string' ? undefined : 'a string');
 const strings: Check = (value) =>
@@ -141,58 +48,127 @@ const stage: Check = (value) =>
     ? undefined
     : `one of ${['read', 'tokenize', ...STAGE_ORDER].join(', ')}`;
 
-const CHECKS: Record<ConfigKey, Check> = {
-  input: strings,
-  out: string,
-  tokenizer: oneOf(TOKENIZERS),
-  lowercase: boolean,
-  jsonField: string,
-  order: integer(1, 5),
-  workers: integer(1, 256),
-  memoryMb: integer(16),
-  shardMb: number(0, 4096, true),
-  checkpointSecs: number(0, 86400),
-  reserved: strings,
-  minFreq: integer(0),
-  maxVocab: integer(0),
-  maxTokens: integer(0),
-  validFrac: number(0, 0.9),
-  sampler: oneOf(SAMPLERS),
-  batch: integer(1),
-  steps: integer(1),
-  cell: oneOf(CELLS),
-  hidden: integer(1),
-  layers: integer(1, 8),
-  epochs: integer(0),
-  lr: number(0, 1e6, true),
-  optimizer: oneOf(OPTIMIZERS),
-  annealLr: boolean,
-  clip: number(0, 1e9),
-  truncate: integer(0),
-  truncatePi: number(0, 1, true),
-  seed: integer(0, 2 ** 32 - 1),
-  checkpointEvery: integer(1),
-  backend: oneOf(BACKENDS),
-  trainWorkers: integer(0, 256),
-  prefix: string,
-  sampleLength: integer(0),
-  temperature: number(0, 100),
-  until: stage,
-  from: stage,
-  fresh: boolean,
-  quiet: boolean,
-  json: boolean,
-};
+interface Setting<T> {
+  default: T;
+  check: Check;
+  /** One line for --help and the README. */
+  doc: string;
+}
+
+/**
+ * Every setting: its default, its check and its one-line doc. The Config type, DEFAULTS, the
+ * flags (`--max-tokens` for maxTokens), validation and `--help` all derive from this table.
+ */
+export const SETTINGS = {
+  // --- ingest ---
+  input: { default: [] as string[], check: strings,
+    doc: 'Input files, directories (walked in sorted order), \'-\' for stdin, .gz, .json/.jsonl. Empty: The Time Machine.' },
+  out: { default: 'runs/timemachine', check: string,
+    doc: 'Run directory: lmpipe.sqlite, tokens.bin, encoded/, checkpoints/, report.html.' },
+  tokenizer: { default: 'd2l-char' as TokenizerName, check: oneOf(TOKENIZERS),
+    doc: 'd2l-word | d2l-char (the d2l book\'s exact rules) | word (Unicode words) | char (code points).' },
+  lowercase: { default: false, check: boolean,
+    doc: 'word tokenizer: lowercase every token.' },
+  jsonField: { default: 'text', check: string,
+    doc: 'JSON / JSON Lines inputs: the field holding the text (dotted path); an array is joined with "\\n".' },
+  order: { default: 3, check: integer(1, 5),
+    doc: 'Count n-grams of orders 1..order (at most 5).' },
+  workers: { default: Math.max(1, availableParallelism()), check: integer(1, 256),
+    doc: 'Count workers, this thread included (N workers start N-1 threads); one per core by default.' },
+  memoryMb: { default: 1024, check: integer(16),
+    doc: 'Memory for in-memory counts before they are spilled to SQLite.' },
+  shardMb: { default: 4, check: number(0, 4096, true),
+    doc: 'Plain-text files are cut into shards of about this size, at line boundaries.' },
+  checkpointSecs: { default: 30, check: number(0, 86400),
+    doc: 'Commit counts and progress at least this often (seconds); a kill loses at most this much work.' },
+  // --- vocabulary (d2l semantics: <unk> is 0, then reserved, then by count, ties by first occurrence) ---
+  reserved: { default: ['<pad>', '<bos>', '<eos>'] as string[], check: strings,
+    doc: 'Tokens reserved right after <unk>.' },
+  minFreq: { default: 0, check: integer(0),
+    doc: 'Keep tokens seen at least this often.' },
+  maxVocab: { default: 0, check: integer(0),
+    doc: 'Keep at most this many entries (including <unk> and reserved); 0 means no limit.' },
+  // --- training data ---
+  maxTokens: { default: 10000, check: integer(0),
+    doc: 'Train on the first N tokens of the corpus (d2l uses 10,000 characters); 0 means all.' },
+  validFrac: { default: 0.1, check: number(0, 0.9),
+    doc: 'Fraction of the (truncated) corpus held out for validation, taken from its tail.' },
+  sampler: { default: 'sequential' as SamplerName, check: oneOf(SAMPLERS),
+    doc: 'random (d2l seq_data_iter_random) | sequential (d2l seq_data_iter_sequential).' },
+  batch: { default: 32, check: integer(1),
+    doc: 'Minibatch size.' },
+  steps: { default: 35, check: integer(1),
+    doc: 'Time steps per minibatch (the BPTT window).' },
+  // --- model ---
+  cell: { default: 'rnn' as Cell, check: oneOf(CELLS),
+    doc: 'Recurrent cell.' },
+  hidden: { default: 512, check: integer(1),
+    doc: 'Hidden units per layer.' },
+  layers: { default: 1, check: integer(1, 8),
+    doc: 'Stacked recurrent layers.' },
+  // --- training ---
+  epochs: { default: 60, check: integer(0),
+    doc: 'Passes over the training data.' },
+  lr: { default: 1, check: number(0, 1e6, true),
+    doc: 'Learning rate (d2l: 1 with SGD).' },
+  optimizer: { default: 'sgd' as OptimizerName, check: oneOf(OPTIMIZERS),
+    doc: 'Optimizer.' },
+  annealLr: { default: false, check: boolean,
+    doc: 'Divide lr by 4 when validation perplexity does not improve at an epoch end.' },
+  clip: { default: 1, check: number(0, 1e9),
+    doc: 'Clip gradients to this global norm (d2l: 1); 0 disables clipping.' },
+  truncate: { default: 0, check: integer(0),
+    doc: 'Stop the gradient every k steps inside a window; 0 means only at minibatch boundaries.' },
+  truncatePi: { default: 1, check: number(0, 1, true),
+    doc: 'Randomized truncation (Tallec & Ollivier): keep each step\'s gradient with probability pi; 1 disables.' },
+  seed: { default: 42, check: integer(0, 2 ** 32 - 1),
+    doc: 'Seed of every random choice (sampler, initialisation, truncation, sampling).' },
+  checkpointEvery: { default: 200, check: integer(1),
+    doc: 'Write a checkpoint every N optimizer steps (and at each epoch end).' },
+  backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
+    doc: 'Where tensors run; auto takes the fastest one installed.' },
+  trainWorkers: { default: 0, check: integer(0, 256),
+    doc: 'Training workers, this thread included, each training a replica on its share of every minibatch\'s rows (wasm, cpu); '
+      + '0: one per core, at most one per 8 rows, 1 for small models. Part of the train fingerprint (it changes the order gradients are summed in).' },
+  // --- sampling ---
+  prefix: { default: 'time traveller', check: string,
+    doc: 'Prefix the model is warmed up on before generating (d2l: "time traveller").' },
+  sampleLength: { default: 50, check: integer(0),
+    doc: 'Tokens to generate.' },
+  temperature: { default: 0, check: number(0, 100),
+    doc: '0 means greedy (d2l\'s predict_ch8); above 0 samples with this temperature.' },
+  // --- runner ---
+  until: { default: 'sample' as string, check: stage,
+    doc: 'Stop after this stage (read, tokenize and count run together).' },
+  from: { default: '' as string, check: stage,
+    doc: 'Start at this stage, redoing it and everything after it.' },
+  fresh: { default: false, check: boolean,
+    doc: 'Delete the run directory\'s results and start over.' },
+  quiet: { default: false, check: boolean,
+    doc: 'No progress output.' },
+  json: { default: false, check: boolean,
+    doc: 'One JSON event per line on stdout instead of human output.' },
+} satisfies Record<string, Setting<unknown>>;
+
+export type ConfigKey = keyof typeof SETTINGS;
+export type Config = { [K in ConfigKey]: (typeof SETTINGS)[K]['default'] };
+
+export const DEFAULTS: Config = Object.fromEntries(
+  Object.entries(SETTINGS).map(([key, setting]) => [key, setting.default]),
+) as Config;
 
 /** "--max-tokens" -> "maxTokens" */
-export const flagToKey = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+export const flagToKey = (flag: string) => toCamel(flag.replace(/^--/, ''));
 /** "maxTokens" -> "--max-tokens" */
-export const keyToFlag = (key: string) => '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+export const keyToFlag = (key: string) => '--' + toKebab(key);
 
 /** Checks one value against its key's rule; throws "Expected `--order` to be ..., got `7`". */
 export function checkValue(key: string, value: unknown, origin = keyToFlag(key)): void {
-  if (!(key in CHECKS)) throw new TypeError(`Unknown setting \`${origin}\``);
-  const expected = CHECKS[key as ConfigKey](value, key);
+  if (!(key in SETTINGS)) {
+    const camel = toCamel(key);
+    throw new TypeError(`Unknown setting \`${origin}\`${didYouMean(camel in SETTINGS ? camel : nearest(key, Object.keys(SETTINGS)))}`);
+  }
+  const expected = SETTINGS[key as ConfigKey].check(value, key);
   if (expected) throw new TypeError(`Expected \`${origin}\` to be ${expected}, got \`${JSON.stringify(value)}\``);
 }
 
@@ -201,13 +177,28 @@ export function validateConfigObject(object: unknown, file: string): Partial<Con
   if (typeof object !== 'object' || object === null || Array.isArray(object)) {
     throw new TypeError(`Expected ${file} to hold a JSON object of settings`);
   }
-  for (const [key, value] of Object.entries(object)) checkValue(key, value, `${key}\` in \`${file}`);
-  return object as Partial<Config>;
+  const settings: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    // A single string where a list is expected is the list of that one string.
+    settings[key] = typeof value === 'string' && Array.isArray(SETTINGS[key as ConfigKey]?.default) ? [value] : value;
+    checkValue(key, settings[key], `${key}\` in \`${file}`);
+  }
+  return settings as Partial<Config>;
 }
 
 /** Merges defaults, then a config file's settings, then flags; validates the result. */
 export function resolveConfig(...layers: Partial<Config>[]): Config {
   const config = { ...DEFAULTS, ...Object.assign({}, ...layers) } as Config;
-  for (const key of Object.keys(CHECKS) as ConfigKey[]) checkValue(key, config[key]);
+  for (const key of Object.keys(SETTINGS) as ConfigKey[]) checkValue(key, config[key]);
   return config;
+}
+
+/** One line per setting for --help: flag, doc, choices and default, all from SETTINGS. */
+export function describeSettings(): string {
+  return Object.entries(SETTINGS).map(([key, setting]) => {
+    const value = setting.default as unknown;
+    const shown = Array.isArray(value) ? value.join(' ') || '(none)' : String(value) || '(none)';
+    const choices = (setting.check as Check).choices ? ` (${(setting.check as Check).choices!.join(' | ')})` : '';
+    return `  ${keyToFlag(key).padEnd(20)} ${setting.doc}${choices} [default: ${shown}]`;
+  }).join('\n');
 }

@@ -15,7 +15,7 @@ import type { Stage, StageName } from './types.ts';
 import { runPaths } from '../storage/run-paths.ts';
 
 export interface RunOptions {
-  stages: Stage[];
+  stages: readonly Stage[];
   reporter: Reporter;
   signal: AbortSignal;
 }
@@ -38,7 +38,7 @@ export function stageIndex(name: string): number {
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Fingerprints chain: each stage's covers its settings, its inputs and the fingerprint upstream. */
-export async function planStages(stages: Stage[], config: Config): Promise<StagePlan[]> {
+export async function planStages(stages: readonly Stage[], config: Config): Promise<StagePlan[]> {
   const plans: StagePlan[] = [];
   let upstream = '';
   for (const stage of stages) {

@@ -14,20 +14,36 @@ function brief(checkpoint: Record<string, unknown>): string {
   return parts.join(' ');
 }
 
-export function describeStatus(dir: string): string {
+export interface StageStatus {
+  stage: string;
+  state: 'not started' | 'partly done' | 'done';
+  updatedAt?: string;
+  checkpoint?: Record<string, unknown>;
+}
+
+/** Each stage's state in run directory `dir`; undefined when nothing has run there. */
+export function readStatus(dir: string): StageStatus[] | undefined {
   const path = databasePath(dir);
-  if (!existsSync(path)) return `${dir}: no run yet (no ${path})`;
+  if (!existsSync(path)) return undefined;
   const db = openRunDatabase(path, { readonly: true });
   try {
-    const lines = [`${dir}:`];
-    for (const name of STAGE_ORDER) {
-      const record = loadStage(db, name);
-      const label = name === 'count' ? 'read+tokenize+count' : name;
-      if (!record) lines.push(`  ${label.padEnd(20)} not started`);
-      else lines.push(`  ${label.padEnd(20)} ${record.state === 'done' ? 'done' : 'partly done'}  ${record.updatedAt}  ${brief(record.checkpoint)}`);
-    }
-    return lines.join('\n');
+    return STAGE_ORDER.map((stage) => {
+      const record = loadStage(db, stage);
+      if (!record) return { stage, state: 'not started' };
+      return { stage, state: record.state === 'done' ? 'done' : 'partly done', updatedAt: record.updatedAt, checkpoint: record.checkpoint };
+    });
   } finally {
     db.close();
   }
+}
+
+export function describeStatus(dir: string): string {
+  const stages = readStatus(dir);
+  if (!stages) return `${dir}: no run yet (no ${databasePath(dir)})`;
+  const lines = [`${dir}:`];
+  for (const { stage, state, updatedAt, checkpoint } of stages) {
+    const label = stage === 'count' ? 'read+tokenize+count' : stage;
+    lines.push(`  ${label.padEnd(20)} ${state}${updatedAt ? `  ${updatedAt}  ${brief(checkpoint!)}` : ''}`);
+  }
+  return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the ingest benchmark (lmpipe vs Python Counter vs a Node read-and-split ceiling,
- * 1 and 2 workers) on a deterministic ~100 MB corpus, and the training benchmark when
- * bench/train-bench.ts exists. Writes the results with the machine described, prints a markdown table.
+ * 1 and 2 workers) on a deterministic ~100 MB corpus, and the training benchmark
+ * (bench/train-bench.ts). Writes the results with the machine described, prints a markdown table.
  * Never part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,7 +14,8 @@ import { benchIngest, type Measurement } from '../bench/ingest.ts';
 import { benchScaling, scalingTable } from '../bench/workers.ts';
 import { benchTraining, trainingTable, type TrainingBench } from '../bench/train-bench.ts';
 import { writeFileAtomic } from '../lib/checkpoint.ts';
-import { describeFailure } from '../lib/errors.ts';
+import { flagLines, parseCommandLine, type FlagSpec } from '../pipeline/args.ts';
+import { runMain } from '../pipeline/run-main.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -36,55 +37,36 @@ Then the training benchmark (bench/train-bench.ts, about --train-seconds per con
 word setting with 1 and N training workers, against PyTorch on CPU (1 and N threads) if installed.
 Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
 
-interface Args {
-  sizeMb: number;
-  workers: number[];
-  python: boolean;
-  training: boolean;
-  ingest: boolean;
-  scaling: boolean;
-  scalingRepeat: number;
-  out: string;
-  trainSeconds: number;
-  trainRounds: number;
-  repeat: number;
-  timeoutS: number;
-  help: boolean;
-}
+const FLAGS: Record<string, FlagSpec> = {
+  size: { kind: 'number', min: 1, value: 'MB', help: 'Corpus size in MB (at most 10000)', default: 100 },
+  workers: { kind: 'string', value: 'LIST', help: 'Comma-separated worker counts for lmpipe', default: '1,2' },
+  python: { kind: 'boolean', help: 'Run the Python Counter baseline (--no-python skips it)', default: true },
+  training: { kind: 'boolean', help: 'Run the training benchmark', default: true },
+  ingest: { kind: 'boolean', help: 'Run the ingest benchmark', default: true },
+  scaling: { kind: 'boolean', help: 'Run the worker-scaling benchmark', default: true },
+  scalingRepeat: { kind: 'integer', min: 1, help: 'Runs of each worker count in the scaling benchmark', default: 3 },
+  trainSeconds: { kind: 'number', min: 1, value: 'S', help: 'Seconds per training configuration (setting and worker or thread count)', default: 10 },
+  trainRounds: { kind: 'integer', min: 1, help: 'Alternating rounds the training seconds are split over', default: 2 },
+  repeat: { kind: 'integer', min: 1, help: 'Runs of each ingest tool (the fastest counts)', default: 1 },
+  timeout: { kind: 'number', min: 1, value: 'S', help: 'Seconds before a run is killed', default: 1800 },
+  out: { kind: 'string', value: 'FILE', help: 'Results file (default: bench/results.json at 100 MB, else .cache/bench/)' },
+};
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 100, workers: [1, 2], python: true, training: true, ingest: true, scaling: true, scalingRepeat: 3, out: '', trainSeconds: 10, trainRounds: 2, repeat: 1, timeoutS: 1800, help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new TypeError(`Expected a value after \`${flag}\``);
-      return argv[++i];
-    };
-    if (flag === '--help' || flag === '-h') args.help = true;
-    else if (flag === '--size') args.sizeMb = Number(value());
-    else if (flag === '--workers') args.workers = value().split(',').map(Number);
-    else if (flag === '--out') args.out = value();
-    else if (flag === '--train-seconds') args.trainSeconds = Number(value());
-    else if (flag === '--train-rounds') args.trainRounds = Number(value());
-    else if (flag === '--repeat') args.repeat = Number(value());
-    else if (flag === '--timeout') args.timeoutS = Number(value());
-    else if (flag === '--no-python') args.python = false;
-    else if (flag === '--no-training') args.training = false;
-    else if (flag === '--no-ingest') args.ingest = false;
-    else if (flag === '--no-scaling') args.scaling = false;
-    else if (flag === '--scaling-repeat') args.scalingRepeat = Number(value());
-    else throw new TypeError(`Unknown flag \`${flag}\`; see --help`);
+function parseArgs(argv: string[]) {
+  const { flags, help } = parseCommandLine(argv, { flags: FLAGS, kebab: true });
+  const sizeMb = flags.size as number;
+  if (sizeMb > 10000) throw new TypeError(`Expected \`--size\` to be a number of MB from 0 to 10000, got \`${sizeMb}\``);
+  const workers = (flags.workers as string).split(',').map(Number);
+  if (!workers.every((w) => Number.isInteger(w) && w >= 1 && w <= 256)) {
+    throw new TypeError(`Expected \`--workers\` to be a comma-separated list of integers from 1 to 256, got \`${flags.workers}\``);
   }
-  if (!(args.sizeMb > 0 && args.sizeMb <= 10000)) throw new TypeError(`Expected \`--size\` to be a number of MB from 0 to 10000, got \`${args.sizeMb}\``);
-  if (!args.workers.every((w) => Number.isInteger(w) && w >= 1 && w <= 256)) {
-    throw new TypeError(`Expected \`--workers\` to be a comma-separated list of integers from 1 to 256, got \`${args.workers.join(',')}\``);
-  }
-  if (!(Number.isInteger(args.repeat) && args.repeat >= 1)) throw new TypeError(`Expected \`--repeat\` to be an integer of at least 1, got \`${args.repeat}\``);
-  if (!(Number.isInteger(args.scalingRepeat) && args.scalingRepeat >= 1)) {
-    throw new TypeError(`Expected \`--scaling-repeat\` to be an integer of at least 1, got \`${args.scalingRepeat}\``);
-  }
-  args.out ||= args.sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${args.sizeMb}mb.json`);
-  return args;
+  const out = (flags.out as string | undefined) ?? (sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${sizeMb}mb.json`));
+  return {
+    sizeMb, workers, out, help,
+    python: flags.python as boolean, training: flags.training as boolean, ingest: flags.ingest as boolean, scaling: flags.scaling as boolean,
+    scalingRepeat: flags.scalingRepeat as number, trainSeconds: flags.trainSeconds as number, trainRounds: flags.trainRounds as number, repeat: flags.repeat as number,
+    timeoutS: flags.timeout as number,
+  };
 }
 
 function describeMachine() {
@@ -130,7 +112,7 @@ function ingestTable(results: Measurement[]): string {
 }
 
 /** bench/train-bench.ts: ours with 1 and N training workers against PyTorch, in the same run. */
-async function benchTrainingIfPresent(seconds: number, rounds: number): Promise<TrainingBench | { skipped: string }> {
+async function benchTrainingOrSkip(seconds: number, rounds: number): Promise<TrainingBench | { skipped: string }> {
   try {
     return await benchTraining({ seconds, rounds });
   } catch (error) {
@@ -140,7 +122,7 @@ async function benchTrainingIfPresent(seconds: number, rounds: number): Promise<
 
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
-  if (args.help) return void console.log(USAGE);
+  if (args.help) return void console.log(`${USAGE}\n\n${flagLines(FLAGS, { kebab: true, width: 20 }).join('\n')}`);
   const log = (line: string) => console.error(line);
   const machine = describeMachine();
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}, load ${machine.loadAverage}`);
@@ -161,7 +143,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');
-    const training = await benchTrainingIfPresent(args.trainSeconds, args.trainRounds);
+    const training = await benchTrainingOrSkip(args.trainSeconds, args.trainRounds);
     results.training = training;
     console.log(`${'skipped' in training ? `training: skipped (${training.skipped})` : trainingTable(training)}\n`);
   }
@@ -170,8 +152,4 @@ async function main(argv: string[]): Promise<void> {
   log(`results: ${args.out}`);
 }
 
-main(process.argv.slice(2)).catch((error) => {
-  const { line, exitCode } = describeFailure(error);
-  console.error(line);
-  process.exit(exitCode);
-});
+runMain('bench', () => main(process.argv.slice(2)));

@@ -12,7 +12,7 @@ import { parseQueryArgs, helpText } from '../analysis/query/index.ts';
 import { QUERY_COMMANDS } from '../analysis/query/index.ts';
 import { openQueryDatabase } from '../storage/open-readonly.ts';
 import { queries } from '../storage/queries.ts';
-import { describeFailure } from '../lib/errors.ts';
+import { failureLine, userPath } from '../pipeline/run-main.ts';
 import { runPaths } from '../storage/run-paths.ts';
 
 export interface QueryIo {
@@ -34,7 +34,7 @@ export async function query(argv: readonly string[], io: QueryIo = processIo): P
       return args.help ? 0 : 2;
     }
     const command = QUERY_COMMANDS.find((candidate) => candidate.name === args.command!.name)!;
-    const path = (args.flags.db as string | undefined) ?? runPaths(args.flags.out as string).database;
+    const path = userPath((args.flags.db as string | undefined) ?? runPaths(args.flags.out as string).database);
     const db = openQueryDatabase(path);
     try {
       const q = queries(db);
@@ -48,7 +48,7 @@ export async function query(argv: readonly string[], io: QueryIo = processIo): P
       db.close();
     }
   } catch (error) {
-    const { line, exitCode } = describeFailure(error);
+    const { line, exitCode } = failureLine('query', error);
     io.stderr(line);
     return exitCode;
   }

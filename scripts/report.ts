@@ -5,55 +5,43 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULTS } from '../pipeline/config.ts';
-import { describeFailure, LmpipeError } from '../lib/errors.ts';
+import { LmpipeError } from '../lib/errors.ts';
+import { flagLines, parseCommandLine, type FlagSpec } from '../pipeline/args.ts';
+import { runMain, userPath } from '../pipeline/run-main.ts';
 import { writeReport } from '../analysis/report/index.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { runPaths } from '../storage/run-paths.ts';
 
+const FLAGS: Record<string, FlagSpec> = { out: { kind: 'string', value: 'DIR', help: 'Run directory', default: DEFAULTS.out } };
+
 const USAGE = `Usage: npm run report -- [--out DIR]
 
-Rebuilds the run report from DIR/lmpipe.sqlite (default DIR: ${DEFAULTS.out}):
+Rebuilds the run report from DIR/lmpipe.sqlite:
   DIR/report.html   self-contained page: Zipf plot, top n-grams, vocabulary, training curve,
                     samples, settings (inline CSS and SVG; no scripts, no network)
   DIR/zipf.svg      log rank vs log frequency of 1-, 2- and 3-grams with the fitted Zipf line
   DIR/training.svg  train and validation perplexity per epoch
 
+${flagLines(FLAGS).join('\n')}
+
 Example: npm run report -- --out runs/timemachine`;
 
-function parseArgs(argv: string[]): { out: string; help: boolean } {
-  let out = DEFAULTS.out;
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--help' || argv[i] === '-h') help = true;
-    else if (argv[i] === '--out') {
-      if (i + 1 >= argv.length) throw new TypeError('Expected a run directory after `--out`');
-      out = argv[++i];
-    } else if (argv[i].startsWith('--out=')) out = argv[i].slice('--out='.length);
-    else throw new TypeError(`Unknown argument \`${argv[i]}\`; the only flag is --out DIR`);
-  }
-  return { out, help };
-}
-
 function main(argv: string[]): void {
-  const { out, help } = parseArgs(argv);
+  const { flags, positionals, help } = parseCommandLine(argv, { flags: FLAGS });
   if (help) return void console.log(USAGE);
-  const path = runPaths(out).database;
+  if (positionals.length > 0) throw new TypeError(`Unexpected argument \`${positionals[0]}\`; the only flag is --out DIR`);
+  const out = flags.out as string;
+  const path = userPath(runPaths(out).database);
   if (!existsSync(path)) {
     throw new LmpipeError('STATE', `No run database at ${path}; run \`npm run pipeline -- --out ${out}\` first`, { stage: 'report' });
   }
   const db = openRunDatabase(path, { readonly: true });
   try {
-    const { html, svgs } = writeReport(out, db);
+    const { html, svgs } = writeReport(userPath(out), db);
     for (const file of [html, ...svgs]) console.log(resolve(file));
   } finally {
     db.close();
   }
 }
 
-try {
-  main(process.argv.slice(2));
-} catch (error) {
-  const { line, exitCode } = describeFailure(error);
-  console.error(line);
-  process.exit(exitCode);
-}
+runMain('report', () => main(process.argv.slice(2)));

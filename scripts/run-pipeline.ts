@@ -8,27 +8,19 @@
  * Kill it at any moment and run the same command again: each stage resumes from its checkpoint.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { parseArgs, describeSettings } from '../pipeline/cli.ts';
 import { resolveConfig, type Config } from '../pipeline/config.ts';
 import { findCorpus } from '../lib/data-hub.ts';
-import { describeFailure, EXIT_CODES, LmpipeError } from '../lib/errors.ts';
 import { createReporter } from '../pipeline/progress.ts';
 import { runPipeline } from '../pipeline/runner.ts';
-import { describeStatus } from '../pipeline/status.ts';
+import { runMain, userDir, userPath, type MainContext } from '../pipeline/run-main.ts';
+import { describeStatus, readStatus } from '../pipeline/status.ts';
 import { formatSummary } from '../pipeline/summary.ts';
 import { writeReport } from '../analysis/report/index.ts';
-import { countStage } from '../stages/count/index.ts';
-import { vocabStage } from '../stages/vocab.ts';
-import { encodeStage } from '../stages/encode.ts';
-import { trainStage } from '../stages/train/index.ts';
-import { sampleStage } from '../stages/sample.ts';
+import { zipfFit } from '../analysis/zipf-fit.ts';
+import { STAGES } from '../stages/index.ts';
 import { readSummary } from '../storage/summary.ts';
 import { queries } from '../storage/queries.ts';
-import { zipfFit } from '../analysis/zipf-fit.ts';
-
-/** The pipeline, in order. read and tokenize stream inside count's workers. */
-const STAGES = [countStage, vocabStage, encodeStage, trainStage, sampleStage];
 
 const USAGE = `Usage: npm run pipeline -- [status] [--config lmpipe.json] [flags]
 
@@ -41,36 +33,32 @@ Exit codes: 0 ok, 2 usage, 3 input error, 4 run-directory state (e.g. locked), 1
 Settings (flags, or keys of a JSON object given with --config; flags win):
 ${describeSettings()}`;
 
-/** Input paths made absolute (so the fingerprint does not depend on the working directory); none means The Time Machine. */
+/**
+ * Input paths made absolute against the user's directory (so the fingerprint does not depend on the
+ * working directory); none means The Time Machine.
+ */
 async function resolveInputs(config: Config): Promise<string[]> {
   if (config.input.length === 0) return [await findCorpus('time_machine')];
-  return config.input.map((path) => (path === '-' ? path : resolve(path)));
+  return config.input.map(userPath);
 }
 
-/** First Ctrl-C: stop at the next safe point. Second: leave at once (the last checkpoint still holds). */
-function interruptSignal(): AbortSignal {
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED);
-    process.stderr.write('\nStopping at the next safe point (Ctrl-C again to quit now)...\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return controller.signal;
-}
-
-async function main(argv: string[]): Promise<void> {
+async function main(argv: string[], { signal }: MainContext): Promise<void> {
   const args = parseArgs(argv);
   if (args.help) return void process.stdout.write(USAGE + '\n');
   const config = resolveConfig(args.settings);
-  if (args.positionals[0] === 'status') return void process.stdout.write(describeStatus(config.out) + '\n');
-  if (args.positionals.length > 0) throw new TypeError(`Unknown command \`${args.positionals[0]}\`; the only command is \`status\``);
+  config.out = userDir(config.out);
+  if (args.positionals[0] === 'status' && args.positionals.length === 1) {
+    const status = config.json ? JSON.stringify({ dir: config.out, stages: readStatus(config.out) ?? null }) : describeStatus(config.out);
+    return void process.stdout.write(status + '\n');
+  }
+  if (args.positionals.length > 0) {
+    throw new TypeError(`Unexpected argument \`${args.positionals.at(-1)}\`; the only command is \`status\`, and lists follow their flag (--input a.txt b.txt)`);
+  }
 
   config.input = await resolveInputs(config);
   const reporter = createReporter({ quiet: config.quiet, json: config.json });
   const started = Date.now();
-  const { db } = await runPipeline(config, { stages: STAGES, reporter, signal: interruptSignal() });
+  const { db } = await runPipeline(config, { stages: STAGES, reporter, signal });
   try {
     const report = existsSync(config.out) ? writeReport(config.out, db) : undefined;
     const summary = readSummary(db);
@@ -84,12 +72,6 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  const { line, exitCode } = describeFailure(error);
-  process.stderr.write(line + '\n');
-  if (error instanceof LmpipeError && error.code === 'INTERRUPTED') {
-    process.stderr.write(`Resume with: npm run pipeline -- ${process.argv.slice(2).join(' ')}\n`);
-  }
-  if (exitCode === EXIT_CODES.INTERNAL && error instanceof Error && process.env.LMPIPE_DEBUG) console.error(error.stack);
-  process.exit(exitCode);
+runMain('pipeline', (context) => main(process.argv.slice(2), context), {
+  interrupted: () => `Resume with: npm run pipeline -- ${process.argv.slice(2).join(' ')}`,
 });

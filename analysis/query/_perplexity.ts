@@ -7,7 +7,7 @@
  */
 import { planShards, read } from '../../stages/ingest/index.ts';
 import { Interner, tokenize, TOKENIZERS } from '../../stages/ingest/index.ts';
-import { ngramModel, type NgramCounts, type PerplexityResult } from '../ngram-model.ts';
+import { ngramModel, type ModelCounts, type PerplexityResult } from '../ngram-model.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 import type { TokenizerName } from '../../pipeline/types.ts';
 import type { Queries } from '../../storage/queries.ts';
@@ -24,7 +24,7 @@ export interface HeldOutResult extends PerplexityResult {
 }
 
 /** The run's counts as the model reads them, cached: perplexity asks for the same n-grams often. */
-export function modelCounts(q: Queries): NgramCounts {
+export function modelCounts(q: Queries): ModelCounts {
   const { total, distinct } = q.totals(1);
   const cache = new Map<string, number>();
   return {

@@ -2,7 +2,7 @@
  * The subcommands of `npm run query`. Each takes the parsed arguments and the run's queries and
  * returns both renderings of its answer: `json` (printed with --json) and `text` (a table).
  */
-import type { CommandSpec, FlagSpec, FlagValue } from './_args.ts';
+import type { CommandSpec, FlagSpec, FlagValue } from '../../pipeline/args.ts';
 import { formatInteger, formatNumber, keyValues, showNgram, showToken, showValue, table } from './_format.ts';
 import type { Queries } from '../../storage/queries.ts';
 import { MAX_ORDER } from '../../storage/schema.ts';

@@ -1,3 +1,3 @@
 /** The query tool's face: its subcommands and their flag parser (scripts/query.ts is the CLI). */
 export * from './commands.ts';
-export { parseQueryArgs, helpText } from './_args.ts';
+export { parseQueryArgs, helpText } from './_cli.ts';

@@ -52,7 +52,7 @@ export interface NgramCounts {
   hashes: Int32Array;
 }
 
-export interface CountOptions {
+export interface RadixOptions {
   /** Count orders 2..order (at most 5). */
   order: number;
   /** tokenHash of each id's text: the hashes the rows carry (see ngramHash). */
@@ -69,7 +69,7 @@ export interface CountOptions {
  * Counts every n-gram of orders 2..order in `stream` that lies inside one document. Returns the
  * rows of order n at index n.
  */
-export function countNgrams(stream: Int32Array, documentStarts: Int32Array, options: CountOptions): NgramCounts[] {
+export function countNgrams(stream: Int32Array, documentStarts: Int32Array, options: RadixOptions): NgramCounts[] {
   const { order, tokenHashes } = options;
   const results: NgramCounts[] = [];
   const direct: boolean[] = [];

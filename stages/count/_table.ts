@@ -17,7 +17,7 @@
  * `tokenHash`es): a worker knows only its shard's local ids, yet the hash it computes is the one the
  * merger's global table uses, so the merger never rehashes.
  */
-import { hashStart as textHashStart, hashStep as textHashStep } from '../ingest/index.ts';
+import { textHashStart, textHashStep } from '../ingest/index.ts';
 
 const INITIAL_CAPACITY = 1 << 10;
 /** The hash slot of a free slot; a key whose hash is EMPTY is stored with hash 1 instead. */

@@ -11,9 +11,9 @@ const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 const EMPTY = -1;
 
-/** The hash every caller must use: FNV-1a over UTF-16 units, started with `hashStart`. */
-export const hashStart = FNV_OFFSET;
-export function hashStep(hash: number, unit: number): number {
+/** The hash every caller must use: FNV-1a over UTF-16 units, started with `textHashStart`. */
+export const textHashStart = FNV_OFFSET;
+export function textHashStep(hash: number, unit: number): number {
   return Math.imul(hash ^ unit, FNV_PRIME);
 }
 
@@ -56,14 +56,14 @@ export class Interner {
 
   /** The id of `token`, assigned on first sight. */
   id(token: string): number {
-    let hash = hashStart;
-    for (let i = 0; i < token.length; i++) hash = hashStep(hash, token.charCodeAt(i));
+    let hash = textHashStart;
+    for (let i = 0; i < token.length; i++) hash = textHashStep(hash, token.charCodeAt(i));
     return this.idOfSlice(token, 0, token.length, hash, false);
   }
 
   /**
    * The id of `text.slice(start, end)`, with A-Z mapped to a-z when `lowerAscii` (other units are
-   * kept as they are), whose hash the caller computed with hashStep over the same mapped units.
+   * kept as they are), whose hash the caller computed with textHashStep over the same mapped units.
    */
   idOfSlice(text: string, start: number, end: number, hash: number, lowerAscii: boolean): number {
     const mask = this.#mask;

@@ -9,7 +9,7 @@
  *   and one ' ' for each run of non-letters that has a letter on both sides within the same line.
  */
 import type { TextChunk } from '../../pipeline/types.ts';
-import { hashStart, hashStep, type Interner } from './_interner.ts';
+import { textHashStart, textHashStep, type Interner } from './_interner.ts';
 import { IdBuffer, type ChunkTokenizer } from './_id-list.ts';
 
 const LF = 10;
@@ -55,9 +55,9 @@ export class D2lWordTokenizer implements ChunkTokenizer {
         continue;
       }
       const start = i;
-      let hash = hashStart;
+      let hash = textHashStart;
       do {
-        hash = hashStep(hash, code | 0x20);
+        hash = textHashStep(hash, code | 0x20);
         if (++i === length) break;
         code = text.charCodeAt(i);
       } while (isLetter(code));

@@ -11,7 +11,7 @@
  * Intl.Segmenter in test/tokenize.test.ts). Other pieces, usually short, go to Intl.Segmenter.
  */
 import type { TextChunk } from '../../pipeline/types.ts';
-import { hashStart, hashStep, lowerUnit, type Interner } from './_interner.ts';
+import { textHashStart, textHashStep, lowerUnit, type Interner } from './_interner.ts';
 import { IdList, type ChunkTokenizer } from './_id-list.ts';
 
 /** Above this many UTF-16 units without a safe cut, the carried text is segmented (see #segment). */
@@ -120,14 +120,14 @@ export class WordTokenizer implements ChunkTokenizer {
         continue;
       }
       const start = i;
-      let hash = hashStart;
+      let hash = textHashStart;
       for (;;) {
-        hash = hashStep(hash, lowercase ? lowerUnit(code) : code);
+        hash = textHashStep(hash, lowercase ? lowerUnit(code) : code);
         if (++i === to) break;
         code = text.charCodeAt(i);
         if (KIND[code] !== Kind.Other) continue;
         if (i + 1 === to || !joins(code, text.charCodeAt(i - 1), text.charCodeAt(i + 1))) break;
-        hash = hashStep(hash, code);
+        hash = textHashStep(hash, code);
         code = text.charCodeAt(++i);
       }
       if (i - start > 1 || text.charCodeAt(start) !== UNDERSCORE) {

@@ -5,5 +5,5 @@
  */
 export { planShards, read, type ReadOptions, type ReadReport } from './read.ts';
 export { createTokenizer, tokenize, tokenizeText, TOKENIZERS, Interner, type Tokenizer, type TokenizerOptions } from './tokenize.ts';
-export { hashStart, hashStep } from './_interner.ts';
+export { textHashStart, textHashStep } from './_interner.ts';
 export { IdList } from './_id-list.ts';

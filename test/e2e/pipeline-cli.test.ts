@@ -27,7 +27,7 @@ t.test('--help lists every flag group and the exit codes', async (t) => {
 t.test('bad flags and inputs fail with one line and a documented exit code', async (t) => {
   const badFlag = pipeline(['--order', '9']);
   t.equal(badFlag.status, 2);
-  t.equal(badFlag.stderr, 'error: Expected `--order` to be an integer from 1 to 5, got `9`\n');
+  t.equal(badFlag.stderr, 'error: pipeline: Expected `--order` to be an integer from 1 to 5, got `9`\n');
   const missing = join(tmp(), 'nope.txt');
   const badInput = pipeline(['--input', missing, '--out', tmp(), '--until', 'count']);
   t.equal(badInput.status, 3);
@@ -60,11 +60,11 @@ t.test('a second run on the same directory fails at once; Ctrl-C stops at a safe
   });
   const second = pipeline([...flags, '--quiet']);
   t.equal(second.status, 4, 'locked');
-  t.match(second.stderr, /^error: Another lmpipe run \(pid \d+, since .*\) is using .*; wait for it or stop it first\n$/);
+  t.match(second.stderr, /^error: pipeline: Another lmpipe run \(pid \d+, since .*\) is using .*; wait for it or stop it first\n$/);
   first.kill('SIGINT');
   const code = await new Promise((resolve) => first.on('exit', resolve));
   t.equal(code, 130);
-  t.match(stderr, /error: train: Interrupted at a safe point; run the same command again to resume/);
+  t.match(stderr, /\ntrain: Interrupted at a safe point; run the same command again to resume/);
   t.match(stderr, /Resume with: npm run pipeline -- --input/);
   const status = pipeline(['status', '--out', out]);
   t.match(status.stdout, /read\+tokenize\+count\s+done/);

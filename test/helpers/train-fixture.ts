@@ -9,13 +9,9 @@ import { resolveConfig, type Config } from '../../pipeline/config.ts';
 import { createReporter } from '../../pipeline/progress.ts';
 import { runPipeline } from '../../pipeline/runner.ts';
 import type { StageEvent } from '../../pipeline/types.ts';
-import { countStage } from '../../stages/count/index.ts';
-import { encodeStage } from '../../stages/encode.ts';
-import { sampleStage } from '../../stages/sample.ts';
-import { trainStage } from '../../stages/train/index.ts';
-import { vocabStage } from '../../stages/vocab.ts';
+import { STAGES } from '../../stages/index.ts';
 
-export const STAGES = [countStage, vocabStage, encodeStage, trainStage, sampleStage];
+export { STAGES };
 
 export const TIME_MACHINE = fileURLToPath(new URL('../../../shared/corpora/timemachine/timemachine.txt', import.meta.url));
 

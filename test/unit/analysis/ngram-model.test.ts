@@ -1,10 +1,10 @@
 import t from 'tap';
-import { ngramModel, type NgramCounts } from '../../../analysis/ngram-model.ts';
+import { ngramModel, type ModelCounts } from '../../../analysis/ngram-model.ts';
 
 // Two documents: "a b a c" and "b a". Ids: a=0, b=1, c=2. Counted by hand:
 // unigrams a 3, b 2, c 1 (n = 6, m = 3); bigrams ab 1, ba 2, ac 1; trigrams aba 1, bac 1.
 const table: Record<string, number> = { '0': 3, '1': 2, '2': 1, '0,1': 1, '1,0': 2, '0,2': 1, '0,1,0': 1, '1,0,2': 1 };
-const counts: NgramCounts = { tokens: 6, types: 3, count: (ids) => table[ids.join(',')] ?? 0 };
+const counts: ModelCounts = { tokens: 6, types: 3, count: (ids) => table[ids.join(',')] ?? 0 };
 const [a, b, c] = [0, 1, 2];
 const close = (actual: number, expected: number) => Math.abs(actual - expected) < 1e-15;
 

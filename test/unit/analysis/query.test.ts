@@ -107,7 +107,7 @@ t.test('prob gives the d2l MLE and Laplace estimates, recomputed by hand', async
   t.equal(tooLong.code, 2);
   t.match(tooLong.stderr, /Expected at most 2 tokens after `--given`/);
   const badEps = await run('prob', z, '--eps2', '-1', '--db', db);
-  t.equal(badEps.stderr, 'error: Expected `--eps2` to be a number of at least 0, got `-1`');
+  t.equal(badEps.stderr, 'error: query: Expected `--eps2` to be a number of at least 0, got `-1`');
 });
 
 t.test('zipf matches a direct least-squares fit of the same ranks', async (t) => {
@@ -169,14 +169,14 @@ t.test('sql runs read-only statements and rejects writes', async (t) => {
 
   const insert = await run('sql', "INSERT INTO meta VALUES ('x', 'y')", '--db', db);
   t.equal(insert.code, 2);
-  t.match(insert.stderr, /^error: Expected a read-only statement .*got `INSERT INTO meta/);
+  t.match(insert.stderr, /^error: query: Expected a read-only statement .*got `INSERT INTO meta/);
   const pragma = await run('sql', 'PRAGMA user_version = 9', '--db', db);
   t.equal(pragma.code, 2);
   const sneaky = await run('sql', 'WITH x AS (SELECT 1) DELETE FROM vocab', '--db', db);
   t.equal(sneaky.code, 2, 'a write behind WITH is stopped by the read-only connection');
-  t.match(sneaky.stderr, /^error: Expected a read-only statement .*got `WITH x AS/);
+  t.match(sneaky.stderr, /^error: query: Expected a read-only statement .*got `WITH x AS/);
   const syntax = await run('sql', 'SELECT FROM', '--db', db);
-  t.same([syntax.code, syntax.stderr], [2, 'error: SQL error: near "FROM": syntax error']);
+  t.same([syntax.code, syntax.stderr], [2, 'error: query: SQL error: near "FROM": syntax error']);
   t.equal((await json('vocab', '--k', '0')).size, brute.vocab.length, 'vocab is intact');
   const reads = await json('sql', 'PRAGMA table_info(vocab)');
   t.same(reads.rows.map((row: { name: string }) => row.name), ['id', 'token', 'count']);
@@ -184,9 +184,9 @@ t.test('sql runs read-only statements and rejects writes', async (t) => {
 
 t.test('usage errors: unknown flag, bad value, missing arguments', async (t) => {
   const flag = await run('top', '--m', '2', '--db', db);
-  t.same([flag.code, flag.stderr], [2, 'error: Unknown flag `--m` for `top`; see `top --help`']);
+  t.same([flag.code, flag.stderr], [2, 'error: query: Unknown flag `--m` for `top`; see `top --help`']);
   const value = await run('top', '--k', 'ten', '--db', db);
-  t.same([value.code, value.stderr], [2, 'error: Expected `--k` to be an integer of at least 1, got `ten`']);
+  t.same([value.code, value.stderr], [2, 'error: query: Expected `--k` to be an integer of at least 1, got `ten`']);
   const missing = await run('count', '--db', db);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /Expected one or more tokens after `count`/);
@@ -197,7 +197,7 @@ t.test('usage errors: unknown flag, bad value, missing arguments', async (t) => 
   t.match(help.stdout, /Usage: npm run query -- prob <token>.*\n[\s\S]*--eps3 N/);
   const noDb = await run('top', '--out', join(dir, 'nowhere'));
   t.equal(noDb.code, 4);
-  t.equal(noDb.stderr, `error: No database at ${join(dir, 'nowhere', 'lmpipe.sqlite')}; run \`npm start\` (or \`npm run pipeline -- --out DIR\`) first, or pass \`--db PATH\``);
+  t.equal(noDb.stderr, `error: query: No database at ${join(dir, 'nowhere', 'lmpipe.sqlite')}; run \`npm start\` (or \`npm run pipeline -- --out DIR\`) first, or pass \`--db PATH\``);
 });
 
 t.test('the CLI prints one line and exits non-zero on failure, JSON on success', async (t) => {
@@ -209,7 +209,7 @@ t.test('the CLI prints one line and exits non-zero on failure, JSON on success',
   t.match(missing.stderr, /No database at .*absent\/lmpipe\.sqlite; run `npm start`/);
   const bad = cli('top', '--n', '9', '--db', db);
   t.equal(bad.status, 2);
-  t.equal(bad.stderr.trim(), 'error: Expected `--n` to be at most 3 (the order this run counted), got `9`');
+  t.equal(bad.stderr.trim(), 'error: query: Expected `--n` to be at most 3 (the order this run counted), got `9`');
   const good = cli('count', 'w0', '--db', db, '--json');
   t.equal(good.status, 0, good.stderr);
   t.same(JSON.parse(good.stdout), { tokens: ['w0'], n: 1, count: n1(['w0']), unknown: [] });
@@ -227,5 +227,5 @@ t.test('a database whose count stage is still running warns that counts are part
   writeFileSync(join(dir, 'not-sqlite.sqlite'), 'hello');
   const garbage = await run('top', '--db', join(dir, 'not-sqlite.sqlite'));
   t.equal(garbage.code, 4);
-  t.match(garbage.stderr, /^error: Cannot (open|read) .*not-sqlite\.sqlite as SQLite/);
+  t.match(garbage.stderr, /^error: query: Cannot (open|read) .*not-sqlite\.sqlite as SQLite/);
 });

@@ -14,7 +14,11 @@ t.test('parseArgs() reads scalars, booleans, lists and an empty list', async (t)
 });
 
 t.test('parseArgs() rejects unknown flags and bad values, naming the flag', async (t) => {
-  t.throws(() => parseArgs(['--orderr', '3']), { name: 'TypeError', message: 'Unknown flag `--orderr`; see --help' });
+  t.throws(() => parseArgs(['--orderr', '3']), { name: 'TypeError', message: 'Unknown flag `--orderr` (did you mean `--order`?); see --help' });
+  t.throws(() => parseArgs(['--epoch', '3']), { message: 'Unknown flag `--epoch` (did you mean `--epochs`?); see --help' });
+  t.throws(() => parseArgs(['--zzz']), { message: 'Unknown flag `--zzz`; see --help' }, 'no suggestion when nothing is close');
+  t.throws(() => parseArgs(['--input']), { message: 'Expected a value after `--input` (give `--input ""` for an empty list)' });
+  t.throws(() => parseArgs(['--input', '--order', '3']), /Expected a value after `--input`/);
   t.throws(() => parseArgs(['--order', '7']), { message: 'Expected `--order` to be an integer from 1 to 5, got `7`' });
   t.throws(() => parseArgs(['--order', 'x']), { message: 'Expected `--order` to be a number, got `x`' });
   t.throws(() => parseArgs(['--tokenizer', 'bpe']), /Expected `--tokenizer` to be one of d2l-word, d2l-char, word, char, got `"bpe"`/);
@@ -28,7 +32,13 @@ t.test('--config file is validated; flags override it', async (t) => {
   t.same(parseArgs(['--config', good, '--order', '4']).settings, { order: 4, tokenizer: 'd2l-word' });
   const unknown = join(dir, 'unknown.json');
   writeFileSync(unknown, JSON.stringify({ ordr: 2 }));
-  t.throws(() => parseArgs(['--config', unknown]), { message: `Unknown setting \`ordr\` in \`${unknown}\`` });
+  t.throws(() => parseArgs(['--config', unknown]), { message: `Unknown setting \`ordr\` in \`${unknown}\` (did you mean \`order\`?)` });
+  const kebab = join(dir, 'kebab.json');
+  writeFileSync(kebab, JSON.stringify({ 'max-tokens': 5 }));
+  t.throws(() => parseArgs(['--config', kebab]), { message: `Unknown setting \`max-tokens\` in \`${kebab}\` (did you mean \`maxTokens\`?)` });
+  const single = join(dir, 'single.json');
+  writeFileSync(single, JSON.stringify({ input: 'file.txt', reserved: '<pad>' }));
+  t.same(parseArgs(['--config', single]).settings, { input: ['file.txt'], reserved: ['<pad>'] }, 'a single string is a one-element list');
   const badType = join(dir, 'bad.json');
   writeFileSync(badType, JSON.stringify({ epochs: '10' }));
   t.throws(() => parseArgs(['--config', badType]), { message: `Expected \`epochs\` in \`${badType}\` to be an integer of at least 0, got \`"10"\`` });
