@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,22 +91,31 @@ t.test('train resumes after kill -9 twice mid-epoch with losses and weights iden
   t.same(cb.record, ca.record, 'record: step, lr, sampler and generator state, history');
 });
 
-t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', async (t) => {
+/**
+ * An uninterrupted run (`reference`) and the same run (`interrupted`, same input file, so the same
+ * fingerprints) aborted from a timer after its n-th mid-epoch checkpoint, as a SIGINT handler would:
+ * the loop must give the event loop a turn.
+ */
+async function abortedRun(t: Test, settings: Partial<Config>, checkpointsBeforeAbort: number) {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-abort-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
-  const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'random', truncate: 3, annealLr: true, checkpointEvery: 5 };
   const text = smallText(3000);
   const reference = tinyConfig(join(base, 'a'), text, settings);
   const interrupted = { ...reference, out: join(base, 'b', 'run') };
   await runStages({ ...reference, until: 'train' });
   await runStages({ ...interrupted, until: 'encode' });
-  // Aborted from a timer, as a SIGINT handler would: the loop must give the event loop a turn.
   const controller = new AbortController();
   let checkpoints = 0;
   const onEvent = (event: { message?: string }) => {
-    if (event.message?.startsWith('checkpoint') && ++checkpoints === 3) setTimeout(() => controller.abort(), 0);
+    if (event.message?.startsWith('checkpoint') && ++checkpoints === checkpointsBeforeAbort) setTimeout(() => controller.abort(), 0);
   };
   await t.rejects(runStages({ ...interrupted, until: 'train' }, { signal: controller.signal, onEvent }), { code: 'INTERRUPTED' });
+  return { base, text, reference, interrupted };
+}
+
+t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', async (t) => {
+  const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'random', truncate: 3, annealLr: true, checkpointEvery: 5 };
+  const { reference, interrupted } = await abortedRun(t, settings, 3);
   const partial = metricRows(interrupted.out);
   t.equal(partial.stage?.state, 'running', 'stopped before the end');
   await runStages({ ...interrupted, until: 'train' });
@@ -139,20 +149,8 @@ t.test('train refuses a checkpoint of another model shape or vocabulary', async 
 });
 
 t.test('train with 2 workers resumes to the uninterrupted 2-worker run bit for bit; another count trains anew', async (t) => {
-  const base = mkdtempSync(join(tmpdir(), 'lmpipe-workers-'));
-  t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'sequential', checkpointEvery: 4, trainWorkers: 2, optimizer: 'adam', lr: 0.01 };
-  const text = smallText(3000);
-  const reference = tinyConfig(join(base, 'a'), text, settings);
-  const interrupted = { ...reference, out: join(base, 'b', 'run') };
-  await runStages({ ...reference, until: 'train' });
-  await runStages({ ...interrupted, until: 'encode' });
-  const controller = new AbortController();
-  let checkpoints = 0;
-  const onEvent = (event: { message?: string }) => {
-    if (event.message?.startsWith('checkpoint') && ++checkpoints === 2) setTimeout(() => controller.abort(), 0);
-  };
-  await t.rejects(runStages({ ...interrupted, until: 'train' }, { signal: controller.signal, onEvent }), { code: 'INTERRUPTED' });
+  const { base, text, reference, interrupted } = await abortedRun(t, settings, 2);
   t.equal(metricRows(interrupted.out).stage?.state, 'running', 'stopped mid-epoch, with the replicas\' hidden state in the checkpoint');
   t.ok(readCheckpoint(checkpointPath(interrupted.out))!.tensors['hidden/0/0'], 'the carried state was saved');
   await runStages({ ...interrupted, until: 'train' });
