@@ -27,8 +27,9 @@ export function trainSettings(config: Config) {
 
 /**
  * Multiply-adds of one minibatch's recurrence (batch · steps · hidden²) below which a model trains
- * on one thread when --train-workers is 0 (auto): a step's fixed cost with workers (messages, the
- * sum and update over every parameter) outweighs what a second core saves. Measured by bench/.
+ * on one thread when --train-workers is 0 (auto). A heuristic: each replica pays every op's fixed
+ * cost (about 10-20 µs on wasm, some 350 ops a step for one rnn layer), so a model whose step is a
+ * few milliseconds of arithmetic gains little from a second core. d2l's setting is 2^28.
  */
 const PARALLEL_MIN_WORK = 2 ** 23;
 
