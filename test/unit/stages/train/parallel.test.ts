@@ -49,27 +49,25 @@ t.test('splitRows() cuts the rows into contiguous slices that differ by at most 
 });
 
 t.test('trainStepper() with N workers gives the single-thread losses within 1e-5 per step', async (t) => {
-  for (const cell of ['rnn', 'gru', 'lstm'] as const) {
-    for (const sampler of ['sequential', 'random'] as const) {
-      const settings = { cell, sampler, truncatePi: cell === 'gru' ? 0.5 : 1, optimizer: cell === 'lstm' ? 'adam' as const : 'sgd' as const, lr: cell === 'lstm' ? 0.01 : 1 };
-      const one = await run(settings, 1);
-      const two = await run(settings, 2);
-      t.ok(one.losses.length >= 10, `${one.losses.length} steps`);
-      t.ok(worst(one.losses, two.losses) < 1e-5, `${cell} ${sampler} 2 workers: worst relative loss difference ${worst(one.losses, two.losses).toExponential(2)}`);
-      t.ok(worst(one.params, two.params) < 1e-3, `${cell} ${sampler}: final parameters agree`);
-      t.equal(two.updates, one.updates, 'optimizer update count');
-      t.same(two.slots, one.slots, 'the same optimizer slots, in the same order');
-      t.equal(two.hidden.length, one.hidden.length, 'the carried state is gathered from every replica');
-      t.ok(worst(one.hidden, two.hidden) < 1e-3, 'and has the same values');
-    }
+  // All cases at once: most of a case's time is its worker thread starting (tsx, tfjs), which overlaps.
+  const cases = (['rnn', 'gru', 'lstm'] as const).flatMap((cell) => (['sequential', 'random'] as const).map((sampler) => ({
+    cell, sampler, truncatePi: cell === 'gru' ? 0.5 : 1, optimizer: cell === 'lstm' ? 'adam' as const : 'sgd' as const, lr: cell === 'lstm' ? 0.01 : 1,
+  })));
+  const results = await Promise.all(cases.map(async (settings) => ({ settings, one: await run(settings, 1), two: await run(settings, 2) })));
+  for (const { settings: { cell, sampler }, one, two } of results) {
+    t.ok(one.losses.length >= 10, `${one.losses.length} steps`);
+    t.ok(worst(one.losses, two.losses) < 1e-5, `${cell} ${sampler} 2 workers: worst relative loss difference ${worst(one.losses, two.losses).toExponential(2)}`);
+    t.ok(worst(one.params, two.params) < 1e-3, `${cell} ${sampler}: final parameters agree`);
+    t.equal(two.updates, one.updates, 'optimizer update count');
+    t.same(two.slots, one.slots, 'the same optimizer slots, in the same order');
+    t.equal(two.hidden.length, one.hidden.length, 'the carried state is gathered from every replica');
+    t.ok(worst(one.hidden, two.hidden) < 1e-3, 'and has the same values');
   }
 });
 
 t.test('trainStepper() with 3 workers (uneven rows 2+2+3) matches one, and is bit-reproducible for a given N', async (t) => {
   const settings = { cell: 'gru' as const, batch: 7 };
-  const one = await run(settings, 1, 2);
-  const a = await run(settings, 3, 2);
-  const b = await run(settings, 3, 2);
+  const [one, a, b] = await Promise.all([run(settings, 1, 2), run(settings, 3, 2), run(settings, 3, 2)]);
   t.ok(worst(one.losses, a.losses) < 1e-5, `worst relative loss difference ${worst(one.losses, a.losses).toExponential(2)}`);
   t.same(a.losses, b.losses);
   t.same(a.params, b.params);
