@@ -21,6 +21,8 @@
  *   file and position). A worker that dies (crash, exit, out of memory) is replaced and its shard
  *   retried once; dying twice fails the run with an LmpipeError naming the shard's file and range.
  *   Never a silent partial count.
+ * - startThread() gives one such thread to a caller that keeps state in it (the training replicas),
+ *   and serve() is the worker side of the protocol for every worker module.
  */
 import PQueue from 'p-queue';
 import { LmpipeError, type ErrorCode } from './errors.ts';
