@@ -58,7 +58,9 @@ export const countStage: Stage = {
     return Promise.all(paths.map(async (path) => {
       if (path === '-') return { path };
       const info = await stat(path);
-      return { path, size: info.size, mtimeMs: info.mtimeMs };
+      // Whole milliseconds: Deno reports mtimeMs without the fraction Node gives, and a run directory
+      // must keep its fingerprints when it moves between the two.
+      return { path, size: info.size, mtimeMs: Math.floor(info.mtimeMs) };
     }));
   },
   run: (ctx) => runCount(ctx),

@@ -13,7 +13,7 @@ import { openRunDatabase } from '../../storage/schema.ts';
 import { loadStage } from '../../storage/stages.ts';
 import { trainStage } from '../../stages/train/index.ts';
 import { checkpointPath, loadTraining } from '../../stages/train/index.ts';
-import { runStages, smallText, tinyConfig } from '../helpers/train-fixture.ts';
+import { corpusSkip, runStages, smallText, tinyConfig } from '../helpers/train-fixture.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/train-child.ts', import.meta.url));
 
@@ -56,7 +56,7 @@ function checkpointContent(out: string) {
   return { record, bytes };
 }
 
-t.test('train resumes after kill -9 twice mid-epoch with losses and weights identical bit for bit (wasm)', async (t) => {
+t.test('train resumes after kill -9 twice mid-epoch with losses and weights identical bit for bit (wasm)', { skip: corpusSkip }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-resume-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const settings: Partial<Config> = {
@@ -113,7 +113,7 @@ async function abortedRun(t: Test, settings: Partial<Config>, checkpointsBeforeA
   return { base, text, reference, interrupted };
 }
 
-t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', async (t) => {
+t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', { skip: corpusSkip }, async (t) => {
   const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'random', truncate: 3, annealLr: true, checkpointEvery: 5 };
   const { reference, interrupted } = await abortedRun(t, settings, 3);
   const partial = metricRows(interrupted.out);
@@ -123,7 +123,7 @@ t.test('train stops at a safe point on abort and resumes to the uninterrupted re
   t.same(checkpointContent(interrupted.out).bytes, checkpointContent(reference.out).bytes);
 });
 
-t.test('train refuses a checkpoint of another model shape or vocabulary', async (t) => {
+t.test('train refuses a checkpoint of another model shape or vocabulary', { skip: corpusSkip }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-refuse-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const config = tinyConfig(base, smallText(2000), { epochs: 1 });
@@ -148,7 +148,7 @@ t.test('train refuses a checkpoint of another model shape or vocabulary', async 
   t.ok(error instanceof LmpipeError && error.code === 'STATE' && /different vocabulary/.test(error.message), String(error));
 });
 
-t.test('train with 2 workers resumes to the uninterrupted 2-worker run bit for bit; another count trains anew', async (t) => {
+t.test('train with 2 workers resumes to the uninterrupted 2-worker run bit for bit; another count trains anew', { skip: corpusSkip }, async (t) => {
   const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'sequential', checkpointEvery: 4, trainWorkers: 2, optimizer: 'adam', lr: 0.01 };
   const { base, text, reference, interrupted } = await abortedRun(t, settings, 2);
   t.equal(metricRows(interrupted.out).stage?.state, 'running', 'stopped mid-epoch, with the replicas\' hidden state in the checkpoint');

@@ -7,9 +7,13 @@ import { join } from 'node:path';
 
 const WORDS = ['the', 'time', 'traveller', 'of', 'machine', 'and', 'a', 'was', 'it', 'to', 'in', 'Psychologist', "don't", 'medical-man'];
 
-/** Writes `files` text files of about `lines` lines each under dir/corpus; returns their paths. */
-export function writeCorpus(dir: string, options: { files?: number; lines?: number; seed?: number } = {}): string[] {
-  const { files = 3, lines = 200, seed = 7 } = options;
+/**
+ * Writes `files` text files of about `lines` lines each under dir/corpus; returns their paths.
+ * `rareWords` is the share of words made up of random letters, nearly all distinct: a big
+ * vocabulary, so that the vocab stage has work to do.
+ */
+export function writeCorpus(dir: string, options: { files?: number; lines?: number; seed?: number; rareWords?: number } = {}): string[] {
+  const { files = 3, lines = 200, seed = 7, rareWords = 0 } = options;
   let state = seed >>> 0;
   const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const folder = join(dir, 'corpus');
@@ -19,7 +23,10 @@ export function writeCorpus(dir: string, options: { files?: number; lines?: numb
     const text: string[] = [];
     for (let l = 0; l < lines; l++) {
       const length = Math.floor(next() * 12);
-      const words = Array.from({ length }, () => WORDS[Math.floor(next() * WORDS.length)]);
+      const word = () => (next() < rareWords
+        ? Array.from({ length: 3 + Math.floor(next() * 6) }, () => String.fromCharCode(97 + Math.floor(next() * 26))).join('')
+        : WORDS[Math.floor(next() * WORDS.length)]);
+      const words = Array.from({ length }, word);
       text.push(words.join(next() < 0.2 ? ', ' : ' ') + (next() < 0.3 ? '.' : ''));
     }
     const path = join(folder, `part-${f}.txt`);

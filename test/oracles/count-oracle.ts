@@ -15,7 +15,7 @@ import { random } from '../helpers/tokenize-fixtures.ts';
 
 export { random };
 
-/** The settings test/helpers/count-child.ts runs with (and its uninterrupted reference). */
+/** The settings test/e2e/count-resume.test.ts runs the count and vocab stages with. */
 export const childSettings = { tokenizer: 'char', order: 3, shardMb: 0.0005, reserved: ['<pad>', 'e'], minFreq: 2 } as const;
 
 const WORDS = ['the', 'of', 'Time', 'a', 'traveller', 'é', 'naïve', '𝔘x', 'it', 'was', 'and', 'x', 'don\'t', '42'];

@@ -12,7 +12,7 @@ import { sample } from '../../../stages/sample.ts';
 import { paramSpecs, type ModelShape } from '../../../stages/train/index.ts';
 import { checkpointPath } from '../../../stages/train/index.ts';
 import { referenceLogits } from '../../oracles/train-reference.ts';
-import { runStages, smallText, tinyConfig } from '../../helpers/train-fixture.ts';
+import { corpusSkip, runStages, smallText, tinyConfig } from '../../helpers/train-fixture.ts';
 
 await backend('cpu');
 
@@ -73,7 +73,7 @@ t.test('sample() with temperature T draws from softmax(logits / T), reproducibly
   t.not(a.text, c.text, 'another seed, another text');
 });
 
-t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the prefix, then argmax)', async (t) => {
+t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the prefix, then argmax)', { skip: corpusSkip }, async (t) => {
   const dir = scratch(t);
   const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20 });
   await runStages(config); // through the sample stage
@@ -94,7 +94,7 @@ t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the pr
   t.match(stored[0], { prefix: 'time traveller', strategy: 'greedy', text: expected });
 });
 
-t.test('sample() joins word tokens with spaces and reports prefix words outside the vocabulary', async (t) => {
+t.test('sample() joins word tokens with spaces and reports prefix words outside the vocabulary', { skip: corpusSkip }, async (t) => {
   const dir = scratch(t);
   const config = tinyConfig(dir, smallText(3000), { tokenizer: 'd2l-word', epochs: 1, hidden: 16, until: 'train' });
   await runStages(config);
@@ -103,5 +103,9 @@ t.test('sample() joins word tokens with spaces and reports prefix words outside 
   t.same(result.unknown, ['zzzqx']);
   t.equal(result.finished, true);
   await t.rejects(sample(config.out, { prefix: '!!!', length: 5, backend: 'cpu' }), { name: 'TypeError', message: /Expected `--prefix` to hold at least one token/ });
-  await t.rejects(sample(join(dir, 'nowhere'), { prefix: 'x', length: 1, backend: 'cpu' }), /./);
+  const nowhere = join(dir, 'nowhere');
+  await t.rejects(sample(nowhere, { prefix: 'x', length: 1, backend: 'cpu' }), {
+    name: 'LmpipeError', code: 'STATE', stage: 'sample', file: join(nowhere, 'lmpipe.sqlite'),
+    message: `Expected a run directory holding lmpipe.sqlite, got ${nowhere}; train a model there first (npm run pipeline -- --out ${nowhere})`,
+  });
 });

@@ -9,6 +9,7 @@ import { ngramHash, tokenHash } from '../../../../stages/count/_table.ts';
 import { planShards } from '../../../../stages/ingest/index.ts';
 import type { CountBatch } from '../../../../storage/counts.ts';
 import { random } from '../../../oracles/count-oracle.ts';
+import { fnv1a, murmur3Words, referenceNgramHash } from '../../../oracles/hash-oracle.ts';
 
 /** Brute force over a Map: the n-grams of each document piece of `stream`, keyed by their ids. */
 function bruteForce(stream: Int32Array, documentStarts: number[], n: number): Map<string, number> {
@@ -52,10 +53,32 @@ t.test('countNgrams() counts like a brute-force counter, partitioned, direct or 
     const rows = countNgrams(stream, Int32Array.from(documentStarts), { order: 5, tokenHashes, expectedDistinct });
     for (let n = 2; n <= 5; n++) {
       t.same(rowsOf(rows[n].keys, rows[n].counts, n), bruteForce(stream, documentStarts, n), `order ${n}, ${path}`);
-      const wrongHashes = Array.from(rows[n].hashes).filter((hash, row) => hash !== (ngramHash(rows[n].keys, row * n, n, tokenHashes) || 1));
-      t.equal(wrongHashes.length, 0, `order ${n}, ${path}: each row carries its ngramHash`);
+      const expected = (row: number) => referenceNgramHash(Array.from(rows[n].keys.subarray(row * n, row * n + n), (id) => tokenHashes[id])) || 1;
+      const wrongHashes = Array.from(rows[n].hashes).filter((hash, row) => hash !== expected(row));
+      t.equal(wrongHashes.length, 0, `order ${n}, ${path}: each row carries the hash of its tokens' text (reference murmur3)`);
     }
   }
+});
+
+t.test('tokenHash() is FNV-1a and ngramHash() murmur3 over the token hashes, last first (reference implementations)', async (t) => {
+  // The references first meet the published test vectors of both hashes ...
+  t.equal(fnv1a('a'), 0xe40c292c | 0, 'FNV-1a("a")');
+  t.equal(fnv1a('foobar'), 0xbf9cf968 | 0, 'FNV-1a("foobar")');
+  t.equal(murmur3Words([], 0, 0), 0, 'MurmurHash3_x86_32("", 0)');
+  t.equal(murmur3Words([], 0, 1), 0x514e28b7 | 0, 'MurmurHash3_x86_32("", 1)');
+  t.equal(murmur3Words([0x74736574], 4, 0), 0xba6bd213 | 0, 'MurmurHash3_x86_32("test", 0)');
+  // ... then the code under test meets the references.
+  const next = random(3);
+  for (let round = 0; round < 200; round++) {
+    const token = Array.from({ length: Math.floor(next() * 12) }, () => String.fromCharCode(Math.floor(next() * 0x3000))).join('');
+    if (tokenHash(token) !== fnv1a(token)) t.fail(`tokenHash(${JSON.stringify(token)})`);
+    const ids = Int32Array.from({ length: 2 + Math.floor(next() * 4) }, () => Math.floor(next() * 50));
+    const hashes = Int32Array.from({ length: 50 }, () => (next() * 2 ** 32) | 0);
+    const start = Math.floor(next() * 2);
+    const n = ids.length - start;
+    if (ngramHash(ids, start, n, hashes) !== referenceNgramHash(Array.from(ids.subarray(start), (id) => hashes[id]))) t.fail(`ngramHash, round ${round}`);
+  }
+  t.pass('200 random tokens and n-grams hash as the references do');
 });
 
 t.test('countNgrams() rows leave the buckets in ascending order of their hashes\' top bits', async (t) => {

@@ -13,7 +13,7 @@ import { loadStage } from '../../../../storage/stages.ts';
 import { truncationWeights } from '../../../../stages/train/train.ts';
 import { applyUpdate, clipGradients, createOptimizer } from '../../../../stages/train/optim.ts';
 import { checkpointPath } from '../../../../stages/train/state.ts';
-import { runStages, smallText, tinyConfig } from '../../../helpers/train-fixture.ts';
+import { corpusSkip, runStages, smallText, tinyConfig } from '../../../helpers/train-fixture.ts';
 
 await backend('cpu');
 
@@ -27,7 +27,7 @@ async function trained(t: { teardown(fn: () => void): void }, settings: Partial<
   return { config, events, db };
 }
 
-t.test('train lowers perplexity and records metrics, the run and its backend', async (t) => {
+t.test('train lowers perplexity and records metrics, the run and its backend', { skip: corpusSkip }, async (t) => {
   const { config, events, db } = await trained(t, { epochs: 4, hidden: 32, lr: 1, clip: 1 }, 5000);
   const stage = loadStage(db, 'train')!;
   t.equal(stage.state, 'done');
@@ -40,7 +40,10 @@ t.test('train lowers perplexity and records metrics, the run and its backend', a
   }
   const train = rows.filter((r) => r.split === 'train');
   t.ok(train[3].perplexity < train[0].perplexity, `train perplexity falls: ${train.map((r) => r.perplexity.toFixed(2))}`);
-  t.ok(train[0].perplexity < 28 + 1, 'below a uniform guess over the vocabulary after one epoch');
+  // An untrained model guesses about uniformly: its perplexity is the vocabulary size.
+  const vocabSize = Number(db.prepare('SELECT count(*) AS n FROM vocab').get()!.n);
+  t.ok(train[0].perplexity < 0.9 * vocabSize, `epoch 1 (${train[0].perplexity.toFixed(2)}) is clearly below a uniform guess over the ${vocabSize} tokens`);
+  t.ok(train[3].perplexity < 0.75 * vocabSize, `epoch 4 (${train[3].perplexity.toFixed(2)}) is well below it`);
   t.match(db.prepare('SELECT run, backend, config FROM runs').all(), [{ run, backend: 'cpu', config: /"hidden":32/ }]);
   const epochs = events.filter((e) => e.unit === 'epochs');
   t.equal(epochs.length, 4);
@@ -49,7 +52,7 @@ t.test('train lowers perplexity and records metrics, the run and its backend', a
   t.equal(readCheckpoint<{ step: number }>(checkpointPath(config.out))!.record.step, train[3].step);
 });
 
-t.test('train runs gru and lstm cells two layers deep with Adam', async (t) => {
+t.test('train runs gru and lstm cells two layers deep with Adam', { skip: corpusSkip }, async (t) => {
   for (const cell of ['gru', 'lstm'] as const) {
     const { db } = await trained(t, { cell, layers: 2, optimizer: 'adam', lr: 0.01, epochs: 2, hidden: 16 });
     const rows = db.prepare("SELECT perplexity FROM metrics WHERE split = 'train' ORDER BY epoch").all();
@@ -57,7 +60,7 @@ t.test('train runs gru and lstm cells two layers deep with Adam', async (t) => {
   }
 });
 
-t.test('--anneal-lr divides lr by 4 at each epoch whose validation loss does not improve on the best', async (t) => {
+t.test('--anneal-lr divides lr by 4 at each epoch whose validation loss does not improve on the best', { skip: corpusSkip }, async (t) => {
   const { config } = await trained(t, { annealLr: true, lr: 40, epochs: 5, clip: 0 });
   const { record } = readCheckpoint<{ lr: number; history: { split: string; loss: number }[] }>(checkpointPath(config.out))!;
   let lr = 40;

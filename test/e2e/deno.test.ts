@@ -1,0 +1,69 @@
+/**
+ * lmpipe under Deno, beyond the smoke suite: a count worker (web Worker) that dies is replaced and
+ * its shard retried; and the whole pipeline under Deno, killed with SIGKILL while counting and
+ * while training (epochs of many steps) and resumed under Deno, ends identical to an uninterrupted
+ * run under Node: every file and table (test/helpers/run-dump.ts), trained weights included.
+ */
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openRunDatabase } from '../../storage/schema.ts';
+import { writeCorpus } from '../helpers/corpus-fixture.ts';
+import { dumpRun } from '../helpers/run-dump.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const deno = join(root, 'node_modules', '.bin', 'deno');
+const skip = !existsSync(deno) && `deno is not installed at ${deno}`;
+const denoRun = (args: string[]) => ['run', '-A', '--config', join(root, 'deno.json'), ...args];
+const tmp = () => mkdtempSync(join(tmpdir(), 'lmpipe-deno-'));
+
+t.test('under Deno, a count worker that dies is replaced and its shard retried', { skip }, async (t) => {
+  const run = spawnSync(deno, denoRun([join(root, 'test/helpers/workers-deno.ts'), join(tmp(), 'marker')]), { cwd: root, encoding: 'utf8' });
+  t.equal(run.status, 0, 'the pool finishes');
+  const { indices, log } = JSON.parse(run.stdout.trim().split('\n').pop()!);
+  t.same(indices, [0, 1, 2, 3, 4, 5], 'every shard counted once, in order');
+  t.match(log, [/^A count worker died on shard 2 of \/corpus\/a\.txt \(it threw .*boom\); retrying it$/], 'the death is logged and the shard retried');
+});
+
+t.test('the pipeline under Deno, killed while counting and while training, resumes to what Node computes', { skip }, async (t) => {
+  const dir = tmp();
+  const inputs = writeCorpus(dir, { files: 2, lines: 150 });
+  const flags = (out: string) => ['--input', ...inputs, '--out', out, '--tokenizer', 'd2l-char', '--order', '3', '--workers', '2',
+    '--shard-mb', '0.002', '--checkpoint-secs', '0', '--max-tokens', '0', '--hidden', '16', '--epochs', '2', '--batch', '4', '--steps', '8',
+    '--checkpoint-every', '10', '--backend', 'cpu', '--prefix', 'the time', '--sample-length', '10', '--json'];
+  const node = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/run-pipeline.ts'), ...flags(join(dir, 'node'))], { cwd: root, encoding: 'utf8' });
+  t.equal(node.status, 0, 'the uninterrupted run under Node finishes');
+
+  const out = join(dir, 'deno');
+  /** Runs under Deno; SIGKILLs it at the `afterEvents`-th progress event of `stage`; resolves to the first stage not done. */
+  const runDeno = (kill?: { stage: string; afterEvents: number }) => new Promise<string | undefined>((resolve, reject) => {
+    const child = spawn(deno, denoRun([join(root, 'scripts/run-pipeline.ts'), ...flags(out)]), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let events = 0;
+    let buffer = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      const lines = (buffer + text).split('\n');
+      buffer = lines.pop()!;
+      for (const line of lines) {
+        const event = JSON.parse(line);
+        if (kill && event.type === 'progress' && event.stage === kill.stage && ++events === kill.afterEvents) child.kill('SIGKILL');
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (code === 0) return resolve(undefined);
+      if (signal !== 'SIGKILL') return reject(new Error(`deno run failed (${code}): ${stderr}`));
+      const db = openRunDatabase(join(out, 'lmpipe.sqlite'), { readonly: true });
+      const done = new Set(db.prepare("SELECT name FROM stages WHERE state = 'done'").all().map((row) => row.name));
+      db.close();
+      resolve(['count', 'vocab', 'encode', 'train', 'sample'].find((name) => !done.has(name)));
+    });
+  });
+  t.equal(await runDeno({ stage: 'count', afterEvents: 3 }), 'count', 'the first kill landed while counting');
+  t.equal(await runDeno({ stage: 'train', afterEvents: 40 }), 'train', 'the second kill landed while training');
+  t.equal(await runDeno(), undefined, 'the resumed run under Deno finishes');
+  t.same(dumpRun(out), dumpRun(join(dir, 'node')), 'every file and table equals the uninterrupted run under Node');
+});
