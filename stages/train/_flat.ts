@@ -61,15 +61,7 @@ export interface FlatOptimizer {
  * Two passes over the vectors: the weighted sum with the norm, then the update. Returns ‖g‖.
  */
 export function fusedUpdate(params: Float32Array, gradients: Float32Array[], weights: number[], summed: Float32Array, optimizer: FlatOptimizer, options: { lr: number; clip: number }): number {
-  let squares = 0;
-  const [first, second] = gradients;
-  for (let j = 0; j < summed.length; j++) {
-    let g = weights[0] * first[j] + (second ? weights[1] * second[j] : 0);
-    for (let i = 2; i < gradients.length; i++) g += weights[i] * gradients[i][j];
-    summed[j] = g;
-    squares += summed[j] * summed[j];
-  }
-  const norm = Math.sqrt(squares);
+  const norm = Math.sqrt(weightedSum(gradients, weights, summed));
   // Math.fround: the tensor path computes the factor in float32 too.
   const factor = options.clip === 0 ? 1 : Math.min(1, Math.fround(options.clip / Math.fround(norm)));
   const { lr } = options;
@@ -90,4 +82,27 @@ export function fusedUpdate(params: Float32Array, gradients: Float32Array[], wei
     params[i] -= (m[i] / correction1 / (Math.sqrt(v[i] / correction2) + epsilon)) * lr;
   }
   return norm;
+}
+
+/** summed = Σ_i weights[i]·rows[i], rounded to float32 once per element; returns Σ summed². */
+function weightedSum(rows: Float32Array[], weights: number[], summed: Float32Array): number {
+  let squares = 0;
+  if (rows.length === 2) {
+    // Two replicas (two cores) is the common case, and this loop runs about twice as fast.
+    const [a, b] = rows;
+    const [wa, wb] = weights;
+    for (let j = 0; j < summed.length; j++) {
+      const g = Math.fround(wa * a[j] + wb * b[j]);
+      summed[j] = g;
+      squares += g * g;
+    }
+    return squares;
+  }
+  for (let j = 0; j < summed.length; j++) {
+    let g = 0;
+    for (let i = 0; i < rows.length; i++) g += weights[i] * rows[i][j];
+    summed[j] = g;
+    squares += summed[j] * summed[j];
+  }
+  return squares;
 }
