@@ -128,8 +128,7 @@ export const SETTINGS = {
   backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
     doc: 'Where tensors run; auto takes the fastest one installed.' },
   trainWorkers: { default: 0, check: integer(0, 256),
-    doc: 'Training workers, this thread included, each training a replica on its share of every minibatch\'s rows (wasm, cpu); '
-      + '0: one per core, at most one per 8 rows, 1 for small models. Part of the train fingerprint (it changes the order gradients are summed in).' },
+    doc: 'Training workers, this thread included: data-parallel replicas (wasm, cpu); 0: one per core for models big enough to gain. Part of the train fingerprint.' },
   // --- sampling ---
   prefix: { default: 'time traveller', check: string,
     doc: 'Prefix the model is warmed up on before generating (d2l: "time traveller").' },
