@@ -21,6 +21,7 @@
  * sync() only when they are needed: before a checkpoint, a validation pass, and at the end.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { LmpipeError } from '../../lib/errors.ts';
 import { startThread, type WorkerThread } from '../../lib/workers.ts';
 import type { BackendName } from './backend.ts';
 import type { Minibatch } from './batches.ts';
@@ -92,7 +93,11 @@ export async function parallelStepper(s: TrainState, options: { workers: number;
         const cut = (ids: Int32Array) => ids.slice(start * batch.steps, end * batch.steps);
         return { inputs: cut(batch.inputs), targets: cut(batch.targets), steps: batch.steps, xi, hidden: mode };
       };
-      const replies = threads.map((thread, i) => thread.run({ type: 'step', ...message(i + 1) }) as Promise<number>);
+      const replies = threads.map((thread, i) => (thread.run({ type: 'step', ...message(i + 1) }) as Promise<number>).catch((error) => {
+        if (error instanceof LmpipeError) throw error;
+        throw new LmpipeError('INTERNAL', `Training worker ${i + 1} failed (${error instanceof Error ? error.message.split('\n')[0] : error}); run again to resume from the last checkpoint`, { stage: 'train' });
+      }));
+      replies.forEach((reply) => reply.catch(() => {})); // awaited below; this only keeps a failure during local.step from going unhandled
       const losses = [local.step(message(0)), ...(await Promise.all(replies))];
       fusedUpdate(params, gradientRows, share, summed, optimizer, { lr: s.lr, clip: options.clip });
       dirty = true;
