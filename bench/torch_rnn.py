@@ -2,16 +2,20 @@
 BPTT, clipping by global norm 1, SGD lr 1, the loss read back) on synthetic ids, hidden state
 carried and detached; each step timed on its own, so that a shared machine's best moments show.
 
-Variants, each with 1 thread and with all cores (torch.set_num_threads):
-  nn         d2l's concise RNNModel: one-hot inputs into nn.RNN (one fused kernel per window)
+Variants (request "variants", default scratch and nn), on the CPU each with 1 thread and with all
+cores (torch.set_num_threads); with "device": "cuda" on the GPU instead (timed after
+torch.cuda.synchronize(), which runs every 10 steps: the GPU runs ahead, as lmpipe's trainer lets it):
+  nn         d2l's concise RNNModel: one-hot inputs into nn.RNN (one fused kernel per window; cuDNN on CUDA)
   embedding  nn.Embedding + nn.RNN: the same arithmetic as one-hot times W_xh, and what a PyTorch
              user writes for words
-  scratch    d2l's RNNModelScratch (one-hot, per-step matmuls); only when asked for, it is slowest
+  scratch    d2l's RNNModelScratch (one-hot, per-step matmuls: the model lmpipe implements)
 
   /usr/bin/python3 bench/torch_rnn.py '{"settings": [{"name": "A", "cell": "rnn", "vocabSize": 28,
-      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10, "variants": ["nn", "embedding"]}'
-prints {"version": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond",
-"medianTokensPerSecond", "cpuMsPerStep", "measuredSteps"}]} where tokensPerSecond is the fastest step's rate.
+      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10, "device": "cpu", "variants": ["nn", "embedding"]}'
+prints {"version": ..., "device": ..., "blas": ..., "results": [{...setting, "variant", "threads",
+"tokensPerSecond", ...}]}. On the CPU each step is timed on its own (the loss read back):
+tokensPerSecond is the fastest step's rate, with "medianTokensPerSecond", "cpuMsPerStep" and
+"measuredSteps" beside it; on CUDA it is the mean rate.
 """
 import json
 import os
@@ -23,11 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def scratch_params(cell, vocab, hidden):
+def scratch_params(cell, vocab, hidden, device):
     gates = {"rnn": 1, "gru": 3, "lstm": 4}[cell]
-    normal = lambda *shape: (torch.randn(*shape) * 0.01).requires_grad_()
-    return [normal(vocab, gates * hidden), normal(hidden, gates * hidden), torch.zeros(gates * hidden, requires_grad=True),
-            normal(hidden, vocab), torch.zeros(vocab, requires_grad=True)]
+    normal = lambda *shape: (torch.randn(*shape, device=device) * 0.01).requires_grad_()
+    zeros = lambda n: torch.zeros(n, device=device, requires_grad=True)
+    return [normal(vocab, gates * hidden), normal(hidden, gates * hidden), zeros(gates * hidden), normal(hidden, vocab), zeros(vocab)]
 
 
 def scratch_forward(cell, params, inputs, state, hidden):
@@ -74,20 +78,20 @@ def clip(params, theta=1.0):
             p.grad[:] *= theta / norm
 
 
-def time_variant(setting, variant, seconds):
+def time_variant(setting, variant, seconds, device):
     cell, vocab, hidden, batch, steps = (setting[k] for k in ("cell", "vocabSize", "hidden", "batch", "steps"))
     torch.manual_seed(0)
-    inputs = torch.randint(0, vocab, (batch, steps))
-    targets = torch.randint(0, vocab, (batch, steps)).T.reshape(-1)
+    inputs = torch.randint(0, vocab, (batch, steps), device=device)
+    targets = torch.randint(0, vocab, (batch, steps), device=device).T.reshape(-1)
     if variant == "scratch":
-        params = scratch_params(cell, vocab, hidden)
-        state = (torch.zeros(batch, hidden), torch.zeros(batch, hidden))
+        params = scratch_params(cell, vocab, hidden, device)
+        state = (torch.zeros(batch, hidden, device=device), torch.zeros(batch, hidden, device=device))
         forward = lambda s: scratch_forward(cell, params, inputs, s, hidden)
         detach = lambda s: tuple(t.detach() for t in s)
     else:
-        model = Concise(cell, vocab, hidden, variant == "embedding")
+        model = Concise(cell, vocab, hidden, variant == "embedding").to(device)
         params = list(model.parameters())
-        zeros = torch.zeros(1, batch, hidden)
+        zeros = torch.zeros(1, batch, hidden, device=device)
         state = (zeros, zeros.clone()) if cell == "lstm" else zeros
         forward = lambda s: model(inputs, s)
         detach = lambda s: tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach()
@@ -102,10 +106,21 @@ def time_variant(setting, variant, seconds):
         with torch.no_grad():
             for p in params:
                 p -= 1.0 * p.grad
-        loss.item()
+        if device == "cpu":
+            loss.item()
         return detach(state)
 
     state = step(step(state))
+    if device == "cuda":
+        torch.cuda.synchronize()
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds or count < 3:
+            state = step(state)
+            count += 1
+            if count % 10 == 0:
+                torch.cuda.synchronize()
+        torch.cuda.synchronize()
+        return {"tokensPerSecond": count * batch * steps / (time.perf_counter() - started)}
     times, cpu, started = [], [], time.perf_counter()
     while time.perf_counter() - started < seconds or len(times) < 3:
         before, cpu_before = time.perf_counter(), time.process_time()
@@ -123,13 +138,17 @@ def main():
     request = json.loads(sys.argv[1])
     # Tiny gradients go denormal, which costs x86 about 40% here; flushing them is PyTorch's fast setting.
     torch.set_flush_denormal(True)
+    device = request.get("device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("CUDA is not available to this PyTorch")
     results = []
-    for threads in sorted({1, os.cpu_count() or 1}):
+    for threads in sorted({1, os.cpu_count() or 1}) if device == "cpu" else [torch.get_num_threads()]:
         torch.set_num_threads(threads)
         for setting in request["settings"]:
-            for variant in request.get("variants", ["nn", "embedding"]):
-                results.append({**setting, "variant": variant, "threads": threads, **time_variant(setting, variant, request["seconds"])})
-    print(json.dumps({"version": torch.__version__, "blas": blas(), "results": results}))
+            for variant in request.get("variants", ["scratch", "nn"]):
+                results.append({**setting, "variant": variant, "threads": threads, **time_variant(setting, variant, request["seconds"], device)})
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(json.dumps({"version": torch.__version__, "device": name, "blas": blas(), "results": results}))
 
 
 def blas():

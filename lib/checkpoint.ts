@@ -15,10 +15,11 @@
  *
  *   writeCheckpoint('DIR/checkpoints/train.ckpt', record, { 'param/output.b_q': values, ... });
  *   const { record, tensors } = readCheckpoint(path)!;   // undefined when there is none
+ *   const record = readCheckpointRecord(path);          // the header alone, without the values
  */
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { LmpipeError } from './errors.ts';
@@ -71,23 +72,19 @@ export function writeCheckpoint(path: string, record: object, tensors: Record<st
   writeFileAtomic(path, [prefix, header, ...payload]);
 }
 
+interface Header<R> {
+  record: R;
+  tensors: { name: string; shape: number[]; offset: number; length: number }[];
+  sha256: string;
+}
+
 /** Reads a checkpoint written by writeCheckpoint; undefined when the file does not exist. */
 export function readCheckpoint<R = Record<string, unknown>>(path: string): { record: R; tensors: Record<string, StoredTensor> } | undefined {
   if (!existsSync(path)) return undefined;
   const bytes = readFileSync(path);
-  const broken = (why: string) =>
-    new LmpipeError('STATE', `Expected ${path} to be an lmpipe checkpoint, got ${why}; delete it (or run with --from train) to start over`, { file: path });
-  if (bytes.length < 12 || bytes.subarray(0, 8).toString('latin1') !== MAGIC) throw broken('another kind of file');
-  const headerLength = bytes.readUInt32LE(8);
-  if (12 + headerLength > bytes.length) throw broken('a truncated file');
-  let header: { record: R; tensors: { name: string; shape: number[]; offset: number; length: number }[]; sha256: string };
-  try {
-    header = JSON.parse(bytes.subarray(12, 12 + headerLength).toString('utf8'));
-  } catch {
-    throw broken('an unreadable header');
-  }
-  const payload = bytes.subarray(12 + headerLength);
-  if (createHash('sha256').update(payload).digest('hex') !== header.sha256) throw broken('values that do not match their sha256');
+  const header = _header<R>(path, bytes, bytes.length);
+  const payload = bytes.subarray(12 + header.length);
+  if (createHash('sha256').update(payload).digest('hex') !== header.sha256) throw _broken(path, 'values that do not match their sha256');
   const tensors: Record<string, StoredTensor> = {};
   for (const { name, shape, offset, length } of header.tensors) {
     // Copied out so the values are aligned and independent of the file's buffer.
@@ -96,6 +93,39 @@ export function readCheckpoint<R = Record<string, unknown>>(path: string): { rec
     tensors[name] = { shape, values: BIG_ENDIAN ? _swap(values) : values };
   }
   return { record: header.record, tensors };
+}
+
+/** The record alone (the header's bytes are all that is read); undefined when there is no file. */
+export function readCheckpointRecord<R = Record<string, unknown>>(path: string): R | undefined {
+  if (!existsSync(path)) return undefined;
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const prefix = Buffer.alloc(Math.min(12, size));
+    readSync(fd, prefix, 0, prefix.length, 0);
+    const headerLength = prefix.length === 12 ? prefix.readUInt32LE(8) : 0;
+    const bytes = Buffer.alloc(Math.min(12 + headerLength, size));
+    readSync(fd, bytes, 0, bytes.length, 0);
+    return _header<R>(path, bytes, size).record;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The JSON header of a checkpoint whose first bytes are `bytes` (of a file of `size` bytes), and its length. */
+function _header<R>(path: string, bytes: Buffer, size: number): Header<R> & { length: number } {
+  if (bytes.length < 12 || bytes.subarray(0, 8).toString('latin1') !== MAGIC) throw _broken(path, 'another kind of file');
+  const length = bytes.readUInt32LE(8);
+  if (12 + length > size || 12 + length > bytes.length) throw _broken(path, 'a truncated file');
+  try {
+    return { ...JSON.parse(bytes.subarray(12, 12 + length).toString('utf8')), length };
+  } catch {
+    throw _broken(path, 'an unreadable header');
+  }
+}
+
+function _broken(path: string, why: string): LmpipeError {
+  return new LmpipeError('STATE', `Expected ${path} to be an lmpipe checkpoint, got ${why}; delete it (or run with --from train) to start over`, { file: path });
 }
 
 function _littleEndian(values: Float32Array): Uint8Array {

@@ -12,7 +12,8 @@ export const TOKENIZERS = ['d2l-word', 'd2l-char', 'word', 'char'] as const;
 export const SAMPLERS = ['random', 'sequential'] as const;
 export const CELLS = ['rnn', 'gru', 'lstm'] as const;
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** After 'auto', in the order auto tries them (stages/train/backend.ts). */
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type TokenizerName = (typeof TOKENIZERS)[number];
 export type SamplerName = (typeof SAMPLERS)[number];
 export type Cell = (typeof CELLS)[number];
@@ -69,6 +70,8 @@ export const SETTINGS = {
     doc: 'd2l-word | d2l-char (the d2l book\'s exact rules) | word (Unicode words) | char (code points).' },
   lowercase: { default: false, check: boolean,
     doc: 'word tokenizer: lowercase every token.' },
+  skipBinary: { default: false, check: boolean,
+    doc: 'Skip binary files (a NUL byte) with a count, instead of stopping at the first one.' },
   jsonField: { default: 'text', check: string,
     doc: 'JSON / JSON Lines inputs: the field holding the text (dotted path); an array is joined with "\\n".' },
   order: { default: 3, check: integer(1, 5),
@@ -81,6 +84,21 @@ export const SETTINGS = {
     doc: 'Plain-text files are cut into shards of about this size, at line boundaries.' },
   checkpointSecs: { default: 30, check: number(0, 86400),
     doc: 'Commit counts and progress at least this often (seconds); a kill loses at most this much work.' },
+  // --- counting on NATS workers (stages/count/nats/); none of these changes a result ---
+  nats: { default: '', check: string,
+    doc: 'NATS server(s) whose workers count the shards: nats://[user:password@ | token@]host:4222 or tls://...; \'\' counts here.' },
+  natsCreds: { default: '', check: string,
+    doc: 'NATS credentials file: a .creds file (JWT and nkey seed) or an nkey seed file.' },
+  natsCa: { default: '', check: string,
+    doc: 'TLS: the CA certificate that signed the NATS server\'s.' },
+  natsCert: { default: '', check: string,
+    doc: 'TLS: a client certificate, for servers that verify clients.' },
+  natsKey: { default: '', check: string,
+    doc: 'TLS: the client certificate\'s private key.' },
+  natsAckWait: { default: 30, check: number(0, 3600, true),
+    doc: 'Seconds a NATS worker may go without a heartbeat before its job goes to another worker.' },
+  shipInput: { default: false, check: boolean,
+    doc: 'Put each shard\'s bytes in the run\'s NATS object store, for workers that cannot see the input files.' },
   // --- vocabulary (d2l semantics: <unk> is 0, then reserved, then by count, ties by first occurrence) ---
   reserved: { default: ['<pad>', '<bos>', '<eos>'] as string[], check: strings,
     doc: 'Tokens reserved right after <unk>.' },
@@ -107,8 +125,8 @@ export const SETTINGS = {
   layers: { default: 1, check: integer(1, 8),
     doc: 'Stacked recurrent layers.' },
   // --- training ---
-  epochs: { default: 60, check: integer(0),
-    doc: 'Passes over the training data.' },
+  epochs: { default: 60, check: integer(1),
+    doc: 'Passes over the training data; raising it (alone) continues a trained run from its checkpoint.' },
   lr: { default: 1, check: number(0, 1e6, true),
     doc: 'Learning rate (d2l: 1 with SGD).' },
   optimizer: { default: 'sgd' as OptimizerName, check: oneOf(OPTIMIZERS),
@@ -126,16 +144,22 @@ export const SETTINGS = {
   checkpointEvery: { default: 200, check: integer(1),
     doc: 'Write a checkpoint every N optimizer steps (and at each epoch end).' },
   backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
-    doc: 'Where tensors run; auto takes the fastest one installed.' },
+    doc: 'Where tensors run; auto takes the first that loads, in this order (webgpu on a hardware GPU only).' },
   trainWorkers: { default: 0, check: integer(0, 256),
     doc: 'Training workers, this thread included: data-parallel replicas (wasm, cpu); 0: one per core for models big enough to gain. Part of the train fingerprint.' },
   // --- sampling ---
-  prefix: { default: 'time traveller', check: string,
-    doc: 'Prefix the model is warmed up on before generating (d2l: "time traveller").' },
+  prefix: { default: '', check: string,
+    doc: 'Prefix the model is warmed up on before generating; empty: the first tokens of the validation split (The Time Machine: d2l\'s "time traveller").' },
   sampleLength: { default: 50, check: integer(0),
     doc: 'Tokens to generate.' },
   temperature: { default: 0, check: number(0, 100),
     doc: '0 means greedy (d2l\'s predict_ch8); above 0 samples with this temperature.' },
+  topK: { default: 0, check: integer(0),
+    doc: 'Sample only among the k most likely tokens (top-k); 0 means all.' },
+  topP: { default: 1, check: number(0, 1, true),
+    doc: 'Sample only among the most likely tokens holding this much probability (top-p, nucleus); 1 means all.' },
+  allowUnk: { default: false, check: boolean,
+    doc: 'Let generation emit <unk> (never <pad> or <bos>; <eos> ends the text).' },
   // --- runner ---
   until: { default: 'sample' as string, check: stage,
     doc: 'Stop after this stage (read, tokenize and count run together).' },

@@ -1,6 +1,8 @@
 /**
- * Progress on long work. On a terminal: one line redrawn in place (done, rate, ETA). Not a
- * terminal: plain lines, at most one every few seconds plus every line a stage asks to show.
+ * Progress on long work. On a terminal: one line redrawn in place (done, rate, ETA, the stage's
+ * detail). Not a terminal: plain lines, at most one every few seconds plus every line a stage asks
+ * to show. The rate is measured over the last RATE_WINDOW_MS, so a slow start (worker start-up, JIT,
+ * the first epoch's validation) does not drag the ETA for the rest of the stage.
  * --quiet: nothing. --json: one JSON event per line on stdout, for machines.
  */
 import type { StageEvent } from './types.ts';
@@ -20,7 +22,11 @@ export interface ReporterOptions {
   out?: NodeJS.WritableStream;
   /** Seconds between plain (non-terminal) progress lines. */
   plainEvery?: number;
+  /** The clock, in milliseconds (a stand-in in tests). */
+  now?: () => number;
 }
+
+const RATE_WINDOW_MS = 10_000;
 
 const UNIT_SCALE: Record<StageEvent['unit'], [number, string]> = {
   bytes: [1e6, 'MB'],
@@ -53,6 +59,7 @@ export function progressLine(name: string, event: StageEvent, elapsedSeconds: nu
     parts.push(`${formatAmount(rate, event.unit)}/s`);
     if (event.total !== undefined) parts.push(`ETA ${formatDuration((event.total - event.done) / rate)}`);
   }
+  if (event.detail) parts.push(event.detail);
   return parts.join('  ');
 }
 
@@ -61,8 +68,11 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
   const out = options.out ?? process.stdout;
   const tty = Boolean((err as { isTTY?: boolean }).isTTY) && !options.json;
   const plainEvery = (options.plainEvery ?? 5) * 1000;
+  const clock = options.now ?? Date.now;
   const started = new Map<string, { at: number; done: number }>();
   const lastDone = new Map<string, number>();
+  /** Recent (time, done) samples per stage and unit; the first is the last one before the window. */
+  const recent = new Map<string, { at: number; done: number }[]>();
   let lastPlain = 0;
   let drawn = false;
   const emit = (event: Record<string, unknown>) => out.write(JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n');
@@ -84,19 +94,25 @@ export function createReporter(options: ReporterOptions = {}): Reporter {
       say(`${name}: ${verbs[state]}${note ? ` (${note})` : ''}`);
     },
     progress(name, event) {
-      const now = Date.now();
+      const now = clock();
       // Rates are measured per stage and unit from the first event, restarting when `done` goes
       // back (a per-epoch step counter starting a new epoch).
       const key = `${name}/${event.unit}`;
       const last = lastDone.get(key);
-      if (!started.has(key) || (last !== undefined && event.done < last)) started.set(key, { at: now, done: event.done });
+      if (!started.has(key) || (last !== undefined && event.done < last)) {
+        started.set(key, { at: now, done: event.done });
+        recent.set(key, []);
+      }
       lastDone.set(key, event.done);
+      const samples = recent.get(key)!;
+      samples.push({ at: now, done: event.done });
+      while (samples.length > 2 && now - samples[1].at >= RATE_WINDOW_MS) samples.shift();
       const origin = started.get(key)!;
       const elapsed = (now - origin.at) / 1000;
       if (options.json) return void emit({ type: 'progress', stage: name, ...event, elapsed });
       if (options.quiet) return;
       if (event.message) return say(`${name}: ${event.message}`);
-      const line = progressLine(name, event, elapsed, origin.done);
+      const line = progressLine(name, event, (now - samples[0].at) / 1000, samples[0].done);
       if (tty) {
         err.write('\r\x1b[2K' + line.slice(0, Math.max(20, ((err as { columns?: number }).columns ?? 100) - 1)));
         drawn = true;

@@ -12,7 +12,9 @@
  * - A closed pipe (`generate ... | head`) ends the program quietly, as `head` expects.
  */
 import { resolve } from 'node:path';
+import { endQuietlyOnClosedPipe } from '../lib/closed-pipe.ts';
 import { describeFailure, EXIT_CODES, LmpipeError } from '../lib/errors.ts';
+import { interruptSignal } from '../lib/interrupt.ts';
 
 export interface MainContext {
   /** Aborted on the first Ctrl-C or SIGTERM. */
@@ -44,26 +46,13 @@ export function userDir(path: string): string {
   return absolute === resolve(path) ? path : absolute;
 }
 
-/** The AbortSignal of Ctrl-C and SIGTERM: first stop at a safe point, second leave at once. */
-export function interruptSignal(stopOn: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): AbortSignal {
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(EXIT_CODES.INTERRUPTED);
-    process.stderr.write('\nStopping at the next safe point (Ctrl-C again to quit now)...\n');
-    controller.abort();
-  };
-  for (const name of stopOn) process.on(name, onSignal);
-  return controller.signal;
-}
-
 /** Runs a script's `main`, then exits with the code its outcome maps to. */
 export function runMain(command: string, main: (context: MainContext) => Promise<void> | void, options: MainOptions = {}): void {
-  const quietOnClosedPipe = (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(0);
-    throw error;
-  };
-  process.stdout.on('error', quietOnClosedPipe);
-  const signal = interruptSignal(options.stopOn);
+  endQuietlyOnClosedPipe();
+  const { signal } = interruptSignal({
+    signals: options.stopOn,
+    onStop: () => process.stderr.write('\nStopping at the next safe point (Ctrl-C again to quit now)...\n'),
+  });
   Promise.resolve()
     .then(() => main({ signal }))
     .then(

@@ -1,5 +1,10 @@
-/** `run-pipeline status`: each stage's state in a run directory, read without taking the lock. */
-import { existsSync } from 'node:fs';
+/**
+ * `run-pipeline status`: each stage's state in a run directory, read without taking the lock. A
+ * count on NATS workers also keeps DIR/nats-status.json (workers connected, jobs pending, running and
+ * done), rewritten every few seconds by the coordinator and deleted when the count is done.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { runPaths } from '../storage/run-paths.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { loadStage } from '../storage/stages.ts';
 import { STAGE_ORDER } from './config.ts';
@@ -19,6 +24,25 @@ export interface StageStatus {
   state: 'not started' | 'partly done' | 'done';
   updatedAt?: string;
   checkpoint?: Record<string, unknown>;
+  /** count, while NATS workers count it. */
+  nats?: NatsStatus;
+}
+
+/** What DIR/nats-status.json holds. */
+export interface NatsStatus {
+  updatedAt: string;
+  run: string;
+  workers: Array<{ id: string; host: string; runtime: string; busy: number; done: number }>;
+  jobs: { pending: number; running: number; done: number; total: number };
+}
+
+/** "nats: 3 workers (2 node, 1 deno); jobs 4 pending, 2 running, 10 done of 16" */
+export function describeNatsStatus(status: NatsStatus): string {
+  const runtimes = new Map<string, number>();
+  for (const worker of status.workers) runtimes.set(worker.runtime, (runtimes.get(worker.runtime) ?? 0) + 1);
+  const kinds = [...runtimes].map(([runtime, count]) => `${count} ${runtime}`).join(', ');
+  const { pending, running, done, total } = status.jobs;
+  return `nats: ${status.workers.length} workers${kinds ? ` (${kinds})` : ''}; jobs ${pending} pending, ${running} running, ${done} done of ${total}`;
 }
 
 /** Each stage's state in run directory `dir`; undefined when nothing has run there. */
@@ -29,8 +53,11 @@ export function readStatus(dir: string): StageStatus[] | undefined {
   try {
     return STAGE_ORDER.map((stage) => {
       const record = loadStage(db, stage);
-      if (!record) return { stage, state: 'not started' };
-      return { stage, state: record.state === 'done' ? 'done' : 'partly done', updatedAt: record.updatedAt, checkpoint: record.checkpoint };
+      const natsStatus = runPaths(dir).natsStatus;
+      const nats = stage === 'count' && record?.state !== 'done' && existsSync(natsStatus)
+        ? { nats: JSON.parse(readFileSync(natsStatus, 'utf8')) as NatsStatus } : {};
+      if (!record) return { stage, state: 'not started', ...nats };
+      return { stage, state: record.state === 'done' ? 'done' : 'partly done', updatedAt: record.updatedAt, checkpoint: record.checkpoint, ...nats };
     });
   } finally {
     db.close();
@@ -41,9 +68,10 @@ export function describeStatus(dir: string): string {
   const stages = readStatus(dir);
   if (!stages) return `${dir}: no run yet (no ${databasePath(dir)})`;
   const lines = [`${dir}:`];
-  for (const { stage, state, updatedAt, checkpoint } of stages) {
+  for (const { stage, state, updatedAt, checkpoint, nats } of stages) {
     const label = stage === 'count' ? 'read+tokenize+count' : stage;
     lines.push(`  ${label.padEnd(20)} ${state}${updatedAt ? `  ${updatedAt}  ${brief(checkpoint!)}` : ''}`);
+    if (nats) lines.push(`  ${''.padEnd(20)} ${describeNatsStatus(nats)}  (at ${nats.updatedAt})`);
   }
   return lines.join('\n');
 }

@@ -30,7 +30,8 @@ export function formatSummary(summary: RunSummary, context: SummaryContext): str
     row(
       'training',
       `${config.cell}, ${config.layers}x${config.hidden} hidden, epochs ${first.epoch}..${last.epoch} on ${summary.backend ?? '?'}: ` +
-        `train ppl ${ppl(first.train)} -> ${ppl(last.train)}, valid ppl ${ppl(first.valid)} -> ${ppl(last.valid)}` +
+        `train ppl ${ppl(first.train)} -> ${ppl(last.train)}, ` +
+        (last.valid === undefined ? 'no validation split' : `valid ppl ${ppl(first.valid)} -> ${ppl(last.valid)}`) +
         (last.tokensPerSecond ? `, ${int(Math.round(last.tokensPerSecond))} tokens/s` : ''),
     );
   }

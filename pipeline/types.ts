@@ -62,6 +62,8 @@ export interface StageEvent {
   unit: 'bytes' | 'tokens' | 'steps' | 'epochs' | 'rows';
   /** A line worth showing as is, e.g. "epoch 3: train ppl 8.1, valid ppl 9.0". */
   message?: string;
+  /** Shown at the end of the live progress line, e.g. "epoch 3/30  loss 2.314". */
+  detail?: string;
   /** Machine-readable extras for --json (e.g. {epoch, loss, perplexity}). */
   data?: Record<string, unknown>;
 }
@@ -81,6 +83,11 @@ export interface StageContext {
   log(message: string): void;
 }
 
+export interface StageCheckContext extends Pick<StageContext, 'config' | 'db'> {
+  /** Whether a stage's results in the database are this run's (done, with its fingerprint). */
+  current(stage: StageName): boolean;
+}
+
 /**
  * A runner-level stage. `run` resumes from the stage's own checkpoint (storage/stages.ts) when one
  * exists for the same fingerprint, commits progress atomically, and marks the stage done at the end.
@@ -95,7 +102,18 @@ export interface Stage {
   settings(config: Config): unknown;
   /** Extra inputs to fingerprint, e.g. input file paths, sizes and mtimes. */
   inputs?(config: Config): Promise<unknown>;
+  /**
+   * Refuses settings that would fail this stage, before any stage runs and again after each stage
+   * (a check may need what an earlier stage made, as train needs the corpus length from count).
+   */
+  check?(ctx: StageCheckContext): void | Promise<void>;
   run(ctx: StageContext): AsyncIterable<StageEvent>;
+  /**
+   * Given the settings recorded at the stage's last run and the settings now (inputs and upstream
+   * unchanged), says what changed when the stage can continue from its checkpoint rather than start
+   * over ("epochs 30 -> 40"), or undefined for a redo.
+   */
+  continues?(before: unknown, now: unknown): string | undefined;
   /** Deletes the stage's outputs and checkpoint, so that `run` starts from nothing. */
   reset(ctx: Pick<StageContext, 'dir' | 'db'>): void;
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the ingest benchmark (lmpipe vs Python Counter vs a Node read-and-split ceiling,
- * 1 and 2 workers) on a deterministic ~100 MB corpus, and the training benchmark
- * (bench/train-bench.ts). Writes the results with the machine described, prints a markdown table.
+ * 1 and 2 workers) on a deterministic ~100 MB corpus, and the training benchmark when
+ * bench/train-bench.ts exists. Writes the results with the machine described, prints a markdown table.
  * Never part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
@@ -12,14 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
 import { benchScaling, scalingTable } from '../bench/workers.ts';
-import { benchTraining, trainingTable, type TrainingBench } from '../bench/train-bench.ts';
+import { benchNats, natsTable } from '../bench/nats.ts';
+import { benchTrainWorkers, trainWorkersTable } from '../bench/train-workers.ts';
 import { writeFileAtomic } from '../lib/checkpoint.ts';
 import { flagLines, parseCommandLine, type FlagSpec } from '../pipeline/args.ts';
 import { runMain } from '../pipeline/run-main.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--train-rounds N] [--repeat N] [--timeout S] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
+       npm run bench -- --backend webgpu [--compare wasm] [--train-seconds S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
 .cache/bench/, then measures read + tokenize (d2l-word) + count 1..3-grams + SQLite write:
@@ -32,10 +34,19 @@ its steady counting rate (MB/s between 25% and 90% of the input).
 Then worker scaling (bench/workers.ts): Tiny Shakespeare x90 counted with 1 and 2 workers,
 alternating, --scaling-repeat times each (default 3), d2l-word and d2l-char; speed-ups of the
 fastest runs (and of the medians).
-Then the training benchmark (bench/train-bench.ts, about --train-seconds per configuration, default
-10, split over --train-rounds alternating rounds, default 2): tokens/s of d2l's char setting and a
-word setting with 1 and N training workers, against PyTorch on CPU (1 and N threads) if installed.
-Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json.`;
+Then distributed counting (bench/nats.ts), when nats-server is installed: the same corpus counted by
+the pipeline as coordinator plus 2 local NATS workers against --workers 2, alternating, --nats-repeat
+times each (default 3).
+Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)
+when it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
+Then training on every core (bench/train-workers.ts; not with --backend): settings A and B with 1 and
+2 training workers on wasm, against PyTorch on CPU (nn.RNN and nn.Embedding + nn.RNN, 1 and 2
+threads), in --train-rounds alternating rounds (default 2), fastest and median steps, CPU per step.
+--backend B runs the training benchmark alone, on backend B: on a GPU it adds the GPU-sized setting C
+(LSTM, vocabulary 10,000, hidden 1,024, batch 256) and compares with PyTorch on CUDA; --compare B2
+also times our backend B2 on the same settings (one step at least: wasm takes seconds per C step).
+Results go to --out: bench/results.json for the full 100 MB run, else .cache/bench/results-<size>mb.json
+(with --backend, .cache/bench/results-train-<backend>.json).`;
 
 const FLAGS: Record<string, FlagSpec> = {
   size: { kind: 'number', min: 1, value: 'MB', help: 'Corpus size in MB (at most 10000)', default: 100 },
@@ -45,11 +56,15 @@ const FLAGS: Record<string, FlagSpec> = {
   ingest: { kind: 'boolean', help: 'Run the ingest benchmark', default: true },
   scaling: { kind: 'boolean', help: 'Run the worker-scaling benchmark', default: true },
   scalingRepeat: { kind: 'integer', min: 1, help: 'Runs of each worker count in the scaling benchmark', default: 3 },
-  trainSeconds: { kind: 'number', min: 1, value: 'S', help: 'Seconds per training configuration (setting and worker or thread count)', default: 10 },
-  trainRounds: { kind: 'integer', min: 1, help: 'Alternating rounds the training seconds are split over', default: 2 },
+  nats: { kind: 'boolean', help: 'Run the distributed-counting benchmark (needs nats-server)', default: true },
+  natsRepeat: { kind: 'integer', min: 1, help: 'Runs of each side in the distributed-counting benchmark', default: 3 },
+  trainSeconds: { kind: 'number', min: 1, value: 'S', help: 'Seconds per training setting (per worker or thread count in the workers benchmark)', default: 10 },
+  trainRounds: { kind: 'integer', min: 1, help: 'Alternating rounds the training-workers benchmark splits its seconds over', default: 2 },
   repeat: { kind: 'integer', min: 1, help: 'Runs of each ingest tool (the fastest counts)', default: 1 },
   timeout: { kind: 'number', min: 1, value: 'S', help: 'Seconds before a run is killed', default: 1800 },
   out: { kind: 'string', value: 'FILE', help: 'Results file (default: bench/results.json at 100 MB, else .cache/bench/)' },
+  backend: { kind: 'string', value: 'B', help: 'Run only the training benchmark, on backend B (on a GPU: settings A, B and C)' },
+  compare: { kind: 'string', value: 'B2', help: 'Time the training settings on our backend B2 too, and print the ratios' },
 };
 
 function parseArgs(argv: string[]) {
@@ -60,10 +75,13 @@ function parseArgs(argv: string[]) {
   if (!workers.every((w) => Number.isInteger(w) && w >= 1 && w <= 256)) {
     throw new TypeError(`Expected \`--workers\` to be a comma-separated list of integers from 1 to 256, got \`${flags.workers}\``);
   }
-  const out = (flags.out as string | undefined) ?? (sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${sizeMb}mb.json`));
+  const backend = flags.backend as string | undefined; // the training benchmark alone
+  const out = (flags.out as string | undefined) ?? (backend ? join(ROOT, `.cache/bench/results-train-${backend}.json`)
+    : sizeMb === 100 ? join(ROOT, 'bench/results.json') : join(ROOT, `.cache/bench/results-${sizeMb}mb.json`));
   return {
-    sizeMb, workers, out, help,
-    python: flags.python as boolean, training: flags.training as boolean, ingest: flags.ingest as boolean, scaling: flags.scaling as boolean,
+    sizeMb, workers, out, help, backend, compare: flags.compare as string | undefined,
+    python: flags.python as boolean, training: flags.training as boolean,
+    ingest: !backend && (flags.ingest as boolean), scaling: !backend && (flags.scaling as boolean), nats: !backend && (flags.nats as boolean), natsRepeat: flags.natsRepeat as number,
     scalingRepeat: flags.scalingRepeat as number, trainSeconds: flags.trainSeconds as number, trainRounds: flags.trainRounds as number, repeat: flags.repeat as number,
     timeoutS: flags.timeout as number,
   };
@@ -111,13 +129,39 @@ function ingestTable(results: Measurement[]): string {
   ].join('\n');
 }
 
-/** bench/train-bench.ts: ours with 1 and N training workers against PyTorch, in the same run. */
-async function benchTrainingOrSkip(seconds: number, rounds: number): Promise<TrainingBench | { skipped: string }> {
-  try {
-    return await benchTraining({ seconds, rounds });
-  } catch (error) {
-    return { skipped: error instanceof Error ? error.message : String(error) };
-  }
+interface TrainingReport {
+  skipped?: string;
+  backend?: string;
+  peakRssMb?: number;
+  results?: { name: string; cell: string; vocabSize: number; hidden: number; batch: number; tokensPerSecond: number; msPerStep: number }[];
+  torch?: { version?: string; device?: string; error?: string };
+  ratios?: { name: string; torchBest: number; torchVariant: string; ratio: number }[];
+  compared?: { backend: string; ratios: { name: string; ratio: number }[] };
+}
+
+/** bench/train-bench.ts belongs to the trainer; it is loaded only when present. */
+async function benchTrainingIfPresent(options: { seconds: number; backend?: string; compare?: string }): Promise<TrainingReport> {
+  const path = join(ROOT, 'bench/train-bench.ts');
+  if (!existsSync(path)) return { skipped: 'bench/train-bench.ts does not exist yet' };
+  const module = (await import(path)) as { benchTraining?: (options?: { seconds?: number; backend?: string; compare?: string }) => Promise<TrainingReport> };
+  if (typeof module.benchTraining !== 'function') return { skipped: 'bench/train-bench.ts exports no benchTraining()' };
+  return module.benchTraining(options);
+}
+
+function trainingTable(report: TrainingReport): string {
+  if (report.skipped || !report.results) return `training: skipped (${report.skipped ?? 'no results'})`;
+  const torch = !report.torch ? 'PyTorch not installed' : report.torch.error ? `PyTorch failed: ${report.torch.error}` : `PyTorch ${report.torch.version}`;
+  const rows = report.results.map((r) => {
+    const ratio = report.ratios?.find((x) => x.name === r.name);
+    const versus = ratio ? `${Math.round(ratio.torchBest).toLocaleString('en-US')} (${ratio.torchVariant}) | ${ratio.ratio.toFixed(2)}×` : '– | –';
+    const compared = report.compared?.ratios.find((x) => x.name === r.name);
+    return `| ${r.name}: ${r.cell}, vocab ${r.vocabSize.toLocaleString('en-US')}, hidden ${r.hidden}, batch ${r.batch} | ${Math.round(r.tokensPerSecond).toLocaleString('en-US')} | ${r.msPerStep.toFixed(1)} | ${versus} | ${compared ? `${compared.ratio.toFixed(1)}×` : '–'} |`;
+  });
+  return [
+    `training on ${report.backend} (${torch}${report.torch?.device ? ` on ${report.torch.device}` : ''}; peak RSS ${report.peakRssMb} MB)`, '',
+    `| training step (35 steps) | tokens/s | ms/step | PyTorch tokens/s | ours / PyTorch | ours / ${report.compared?.backend ?? '–'} |`,
+    '|---|---:|---:|---:|---:|---:|', ...rows,
+  ].join('\n');
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -141,11 +185,24 @@ async function main(argv: string[]): Promise<void> {
     results.scaling = scaling;
     console.log(`${scalingTable(scaling)}\n`);
   }
+  if (args.nats) {
+    log('running the distributed-counting benchmark (bench/nats.ts) ...');
+    const corpus = await makeCorpus({ sizeMb: args.sizeMb });
+    const nats = await benchNats(corpus.path, { repeat: args.natsRepeat, timeoutS: args.timeoutS, bytes: corpus.bytes, log });
+    results.nats = nats ?? { skipped: 'nats-server is not installed' };
+    console.log(nats ? `${natsTable(nats)}\n` : 'distributed counting: skipped (nats-server is not installed)\n');
+  }
   if (args.training) {
     log('running the training benchmark (bench/train-bench.ts) ...');
-    const training = await benchTrainingOrSkip(args.trainSeconds, args.trainRounds);
+    const training = await benchTrainingIfPresent({ seconds: args.trainSeconds, backend: args.backend, compare: args.compare });
     results.training = training;
-    console.log(`${'skipped' in training ? `training: skipped (${training.skipped})` : trainingTable(training)}\n`);
+    console.log(`${trainingTable(training)}\n`);
+    if (!args.backend) {
+      log('running the training-workers benchmark (bench/train-workers.ts) ...');
+      const workers = await benchTrainWorkers({ seconds: args.trainSeconds, rounds: args.trainRounds });
+      results.trainingWorkers = workers;
+      console.log(`${trainWorkersTable(workers)}\n`);
+    }
   }
   machine.loadAverageEnd = loadavg()[0];
   writeFileAtomic(args.out, [new TextEncoder().encode(JSON.stringify(results, null, 2) + '\n')]);

@@ -12,6 +12,7 @@ import { parseQueryArgs, helpText } from '../analysis/query/index.ts';
 import { QUERY_COMMANDS } from '../analysis/query/index.ts';
 import { openQueryDatabase } from '../storage/open-readonly.ts';
 import { queries } from '../storage/queries.ts';
+import { endQuietlyOnClosedPipe } from '../lib/closed-pipe.ts';
 import { failureLine, userPath } from '../pipeline/run-main.ts';
 import { runPaths } from '../storage/run-paths.ts';
 
@@ -58,4 +59,7 @@ const isMain = (globalThis as { Deno?: unknown }).Deno !== undefined
   ? (import.meta as { main?: boolean }).main === true
   : process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 
-if (isMain) process.exitCode = await query(process.argv.slice(2));
+if (isMain) {
+  endQuietlyOnClosedPipe();
+  process.exitCode = await query(process.argv.slice(2));
+}

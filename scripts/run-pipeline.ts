@@ -55,6 +55,8 @@ async function main(argv: string[], { signal }: MainContext): Promise<void> {
     throw new TypeError(`Unexpected argument \`${args.positionals.at(-1)}\`; the only command is \`status\`, and lists follow their flag (--input a.txt b.txt)`);
   }
 
+  // d2l's prefix for d2l's corpus; other corpora warm up on their own text (the sample stage's default).
+  if (config.input.length === 0 && config.prefix === '') config.prefix = 'time traveller';
   config.input = await resolveInputs(config);
   const reporter = createReporter({ quiet: config.quiet, json: config.json });
   const started = Date.now();

@@ -24,7 +24,7 @@
  *   Reads a whole id file into an aligned Int32Array, checking that it holds `count` ids.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { LmpipeError } from '../lib/errors.ts';
 import type { Database } from './driver.ts';
@@ -107,6 +107,21 @@ export function readIds(path: string, count: number): Int32Array {
       if (read === 0) throw new LmpipeError('STATE', `Expected ${path} to hold ${count} token ids, it ended at byte ${done}`, place);
       done += read;
     }
+    if (BIG_ENDIAN) Buffer.from(ids.buffer).swap32();
+    return ids;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first `count` ids of an encoded file, fewer if it is shorter, none if it is absent. */
+export function readFirstIds(path: string, count: number): Int32Array {
+  if (!existsSync(path)) return new Int32Array(0);
+  const fd = openSync(path, 'r');
+  try {
+    const ids = new Int32Array(Math.min(count, Math.floor(fstatSync(fd).size / 4)));
+    const bytes = new Uint8Array(ids.buffer);
+    for (let done = 0; done < bytes.length;) done += readSync(fd, bytes, done, bytes.length - done, done) || bytes.length;
     if (BIG_ENDIAN) Buffer.from(ids.buffer).swap32();
     return ids;
   } finally {

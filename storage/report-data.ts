@@ -63,7 +63,8 @@ export function gatherReportData(db: Database, options: GatherOptions = {}): Rep
   return {
     profiles: orders.map((n) => _profile(n, q.spectrum(n))),
     top: orders.map((n) => ({ n, rows: q.top(n, o.topK) })),
-    vocab: { size: q.vocabSize(), head: q.vocab(o.vocabHead) },
+    // A character vocabulary (d2l's 28, or 31 with the reserved tokens) is shown whole, not cut at 30.
+    vocab: { size: q.vocabSize(), head: q.vocab(q.vocabSize() <= 2 * o.vocabHead ? q.vocabSize() : o.vocabHead) },
     runs: _runs(db),
     training: _training(db),
     samples: db

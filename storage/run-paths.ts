@@ -8,6 +8,7 @@
  *   DIR/checkpoints/train.ckpt the training checkpoint
  *   DIR/report.html            the report, with zipf.svg and training.svg beside it
  *   DIR/lock                   present while a run is using the directory
+ *   DIR/nats-status.json       while count runs on NATS workers: workers connected, jobs pending/running/done
  *
  *   const paths = runPaths('runs/timemachine');
  *   openRunDatabase(paths.database);
@@ -28,6 +29,7 @@ export function runPaths(dir: string) {
     zipfSvg: join(dir, 'zipf.svg'),
     trainingSvg: join(dir, 'training.svg'),
     lock: join(dir, 'lock'),
+    natsStatus: join(dir, 'nats-status.json'),
   };
 }
 

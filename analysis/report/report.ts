@@ -90,6 +90,7 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border-bottom:1px solid #eee;
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}.tops{display:flex;flex-wrap:wrap;gap:1.5em}
 code.tok{background:#f3f3f3;border-radius:3px;padding:0 .25em;margin-right:.15em}
 pre{background:#f7f7f7;padding:.7em;overflow:auto;max-height:26em}.missing{color:#888;font-style:italic}
+table.meta{table-layout:fixed;width:100%}table.meta td:first-child{width:12em}table.meta code{overflow-wrap:anywhere}
 svg{max-width:100%;height:auto}.vocab{line-height:2}.entry{white-space:nowrap;margin-right:.6em}sub{color:#888}blockquote{margin:.4em 0;padding:.3em .8em;border-left:3px solid #ccc;white-space:pre-wrap}
 `;
 
@@ -147,7 +148,8 @@ function _topTables(data: ReportData): string {
 function _vocab(data: ReportData): string {
   if (data.vocab.size === 0) return _missing('Vocabulary');
   const head = data.vocab.head.map((v) => `<span class="entry"><sub>${v.id}</sub>${_tokens([v.token])}<sub>${_num(v.count)}</sub></span>`);
-  return `<p><b>${_num(data.vocab.size)}</b> entries (id, token, count); the first ${data.vocab.head.length}:</p><p class="vocab">${head.join(' ')}</p>`;
+  const shown = data.vocab.head.length < data.vocab.size ? `the first ${_num(data.vocab.head.length)} of ` : 'all ';
+  return `<p>${shown}<b>${_num(data.vocab.size)}</b> entries (id, token, count):</p><p class="vocab">${head.join(' ')}</p>`;
 }
 
 function _epochTable(data: ReportData): string {
@@ -180,7 +182,7 @@ function _settings(data: ReportData): string {
   if (data.meta.length > 0) {
     const clip = (v: string) => (v.length > 400 ? `${v.slice(0, 400)}…` : v);
     const rows = data.meta.map((m) => `<tr><td><code>${esc(m.key)}</code></td><td><code>${esc(clip(m.value))}</code></td></tr>`);
-    parts.push(`<h3>Meta</h3><table>${rows.join('')}</table>`);
+    parts.push(`<h3>Meta</h3><table class="meta">${rows.join('')}</table>`);
   }
   return parts.join('\n');
 }

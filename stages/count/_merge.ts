@@ -32,6 +32,8 @@ export interface MergeState {
   bytes: number;
   invalidUtf8: number;
   skippedRecords: number;
+  /** The fields of the first JSON record skipped for want of --json-field. */
+  skippedFields?: string[];
 }
 
 /** The gap token the char tokenizer's whitespace runs become. */
@@ -124,6 +126,7 @@ export class CountMerger {
     state.bytes += counts.bytes;
     state.invalidUtf8 += counts.invalidUtf8;
     state.skippedRecords += (counts as ShardCounts & { skippedRecords?: number }).skippedRecords ?? 0;
+    state.skippedFields ??= counts.skippedFields;
     return pieces;
   }
 

@@ -24,7 +24,14 @@ export interface RunCountOptions {
   checkpointMs?: number;
   /** Worker module, for tests that need a worker that crashes. */
   workerModule?: URL;
+  /**
+   * Where shard counts come from (default: this machine's worker pool): counts in shard order, and
+   * where to hand back their buffers. stages/count/nats/ plugs in workers on other machines here.
+   */
+  shardSource?: ShardSource;
 }
+
+export type ShardSource = (shards: Shard[], ctx: StageContext) => { results: AsyncIterable<ShardCounts>; recycle(buffers: ArrayBuffer[]): void };
 
 interface CountCheckpointRecord extends MergeState {
   version: 1;
@@ -44,9 +51,12 @@ export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
 
 export async function* runCount(ctx: StageContext, options: RunCountOptions = {}): AsyncGenerator<StageEvent> {
   const { config, db, fingerprint, signal } = ctx;
-  const { checkpointMs, workerModule } = { checkpointMs: config.checkpointSecs * 1000, ...options };
-  const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)) });
-  const total = shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
+  const { checkpointMs, workerModule, shardSource } = { checkpointMs: config.checkpointSecs * 1000, ...options };
+  const skipped: string[] = [];
+  const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)), skipBinary: config.skipBinary, skipped });
+  if (skipped.length > 0) ctx.log(`Skipped ${skipped.length} binary file${skipped.length === 1 ? '' : 's'} (a NUL byte): ${skipped.join(', ')}`);
+  // Standard input's size is known only once it is read.
+  const total = shards.some((shard) => shard.format === 'stdin') ? undefined : shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
   const saved = loadStage<CountCheckpointRecord>(db, 'count');
   if (saved?.state === 'done' && saved.fingerprint === fingerprint) return;
   const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 1 ? saved.checkpoint : undefined;
@@ -69,7 +79,8 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   try {
     yield { done, total, unit: 'bytes' };
     let committedAt = Date.now();
-    const source = _countShards(shards.slice(merger.state.shardsDone), ctx, workerModule);
+    const remaining = shards.slice(merger.state.shardsDone);
+    const source = shardSource ? shardSource(remaining, ctx) : _countShards(remaining, ctx, workerModule);
     for await (const counts of source.results) {
       // Spill first when merging this shard could take the tables past the budget.
       if (uncommitted > 0 && (merger.peakBytes(counts) > budget || merger.overflows(counts))) commit();
@@ -146,6 +157,7 @@ function _writeAll(fd: number, bytes: Uint8Array): void {
 function _finish(ctx: StageContext, merger: CountMerger): void {
   const { config, db, fingerprint } = ctx;
   const state = merger.state;
+  if (state.totals[0] === 0) throw _noTokens(config, state);
   const meta: Record<string, string> = {
     tokenizer: config.tokenizer,
     order: String(config.order),
@@ -163,4 +175,17 @@ function _finish(ctx: StageContext, merger: CountMerger): void {
   if (state.skippedRecords > 0) ctx.log(`Skipped ${state.skippedRecords} JSON records without the \`${config.jsonField}\` field`);
   ctx.log(`Counted ${state.totals[0]} tokens (${merger.tokenCount} distinct) in ${state.documents} documents; ` +
     distinct.map((rows, i) => `${rows} distinct ${i + 1}-grams`).join(', '));
+}
+
+/** Input that yields no token is a mistake, said here rather than as an empty model later: why none came. */
+function _noTokens(config: StageContext['config'], state: MergeState): LmpipeError {
+  const files = config.input.length === 1 ? { file: config.input[0] } : {};
+  const said = (message: string) => new LmpipeError('INPUT', message, { stage: 'count', ...files });
+  if (state.skippedRecords > 0 && state.documents === 0) {
+    const fields = state.skippedFields?.length ? `; the first one has ${state.skippedFields.join(', ')}` : '';
+    return said(`Expected JSON records with a \`${config.jsonField}\` field (--json-field), got ${state.skippedRecords} records without one${fields}`);
+  }
+  if (state.bytes === 0) return said('Expected text to count, got empty input (0 bytes)');
+  const kept = config.tokenizer.startsWith('d2l') ? ' (d2l tokenizers keep only the letters A-Z and a-z)' : '';
+  return said(`Expected text to count, got ${state.bytes} bytes that hold no token of --tokenizer ${config.tokenizer}${kept}`);
 }

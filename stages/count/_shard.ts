@@ -9,7 +9,7 @@
  */
 import type { Shard, TokenBatch, TokenizerName } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
-import { read } from '../ingest/index.ts';
+import { read, type ReadReport } from '../ingest/index.ts';
 import { createTokenizer, Interner } from '../ingest/index.ts';
 import { countNgrams } from './_radix.ts';
 import { tokenHash, UnigramCounts } from './_table.ts';
@@ -165,7 +165,7 @@ export function countJob({ shard, options, recycle = [] }: CountJob): ReturnType
  * than through `tokenize()` because the merger needs its gap flags.
  */
 export async function countShard(shard: Shard, options: ShardOptions & { signal?: AbortSignal }): Promise<ShardCounts & { skippedRecords: number }> {
-  const report = { invalidUtf8: 0, skippedRecords: 0 };
+  const report: ReadReport = { invalidUtf8: 0, skippedRecords: 0 };
   const local = threadDictionary(options);
   const interner = local.interner;
   const tokenizer = createTokenizer({ tokenizer: options.tokenizer, lowercase: options.lowercase, interner });
@@ -198,8 +198,9 @@ export async function countShard(shard: Shard, options: ShardOptions & { signal?
     ...counter.finish(local.hashes.subarray(0, interner.size)),
     leadingGap: tokenizer.leadingGap,
     trailingGap,
-    bytes: shard.end - shard.start,
+    bytes: shard.format === 'stdin' ? report.stdinBytes ?? 0 : shard.end - shard.start,
     invalidUtf8: report.invalidUtf8,
     skippedRecords: report.skippedRecords,
+    skippedFields: report.skippedFields,
   };
 }

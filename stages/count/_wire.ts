@@ -28,6 +28,8 @@ export interface ShardCounts {
   keys: Int32Array[];
   counts: Float64Array[];
   hashes: Int32Array[];
+  /** The fields of the shard's first JSON record without --json-field (ingest ReadReport). */
+  skippedFields?: string[];
   /** First and last (order-1) tokens of the first and last document, for n-grams across a cut. */
   head: Int32Array;
   tail: Int32Array;

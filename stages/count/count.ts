@@ -17,6 +17,7 @@
  * `count()` is the counting core on its own: TokenBatches (local ids) -> typed-array tables.
  */
 import { stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../../pipeline/config.ts';
 import type { Stage, TokenBatch } from '../../pipeline/types.ts';
 import { ShardCounter, type ShardTables } from './_shard.ts';
@@ -54,9 +55,11 @@ export const countStage: Stage = {
   }),
   // Every file the inputs resolve to (directories walked), with its size and mtime.
   inputs: async (config: Config) => {
-    const paths = [...new Set((await planShards(config.input, { shardBytes: Number.MAX_SAFE_INTEGER })).map((shard) => shard.path))];
+    const shards = await planShards(config.input, { shardBytes: Number.MAX_SAFE_INTEGER, skipBinary: config.skipBinary });
+    const paths = [...new Set(shards.map((shard) => shard.path))];
     return Promise.all(paths.map(async (path) => {
-      if (path === '-') return { path };
+      // Standard input cannot be fingerprinted before it is read: it is read anew on every run.
+      if (path === '-') return { path, read: randomUUID() };
       const info = await stat(path);
       // Whole milliseconds: Deno reports mtimeMs without the fraction Node gives, and a run directory
       // must keep its fingerprints when it moves between the two.

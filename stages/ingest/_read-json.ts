@@ -25,7 +25,7 @@ export interface JsonOptions {
   /** JSON Lines: every top-level value is a record (a top-level array is not opened). */
   lines: boolean;
   jsonField: string;
-  report?: Utf8Report & { skippedRecords: number };
+  report?: Utf8Report & { skippedRecords: number; skippedFields?: string[] };
   signal?: AbortSignal;
   /** Opens the bytes again, to locate a syntax error. */
   reopen: () => AsyncIterable<Buffer>;
@@ -85,7 +85,10 @@ export async function* readJson(bytes: AsyncIterable<Buffer>, options: JsonOptio
       inRecord = false;
       const text = textOf(assembler.current, path);
       if (text === undefined) {
-        if (report) report.skippedRecords++;
+        if (report) {
+          report.skippedRecords++;
+          report.skippedFields ??= fieldsOf(assembler.current);
+        }
       } else {
         chunks.push({ text, documentStart: true, documentEnd: true, source, position: records });
       }
@@ -112,6 +115,12 @@ export async function* readJson(bytes: AsyncIterable<Buffer>, options: JsonOptio
 }
 
 /** The record's text: itself if a string, else the field at `path` (string or array of strings). */
+/** A record's top-level field names, with the type of each: "title (string), body (object)". */
+function fieldsOf(record: unknown): string[] {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return [];
+  return Object.entries(record).map(([key, value]) => `${key} (${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value})`);
+}
+
 export function textOf(record: unknown, path: string[]): string | undefined {
   if (typeof record === 'string') return record;
   let value = record;

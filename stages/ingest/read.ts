@@ -24,6 +24,10 @@ import { readText } from './_read-text.ts';
 export interface ReadReport {
   invalidUtf8: number;
   skippedRecords: number;
+  /** The fields of the first record skipped (to say what --json-field could be). */
+  skippedFields?: string[];
+  /** Bytes read from standard input, whose size is not known beforehand. */
+  stdinBytes?: number;
 }
 
 export interface ReadOptions {
@@ -40,11 +44,17 @@ const DEFAULT_SHARD_BYTES = 4 << 20;
 /** Every input path is checked before any shard is returned. `index` is the global order. */
 export async function planShards(
   inputs: string[],
-  options: { shardBytes?: number; format?: InputFormat } = {},
+  options: { shardBytes?: number; format?: InputFormat; skipBinary?: boolean; skipped?: string[] } = {},
 ): Promise<Shard[]> {
   const { shardBytes = DEFAULT_SHARD_BYTES, format } = options;
   if (!(shardBytes >= 1)) throw new RangeError(`Expected \`shardBytes\` to be at least 1, got \`${shardBytes}\``);
-  const files = await listInputs(inputs, format);
+  let files = await listInputs(inputs, format);
+  if (options.skipBinary) {
+    const binary = new Set<string>();
+    for (const file of files) if (file.format !== 'stdin' && file.format !== 'gzip' && (await holdsNul(file.path))) binary.add(file.path);
+    options.skipped?.push(...binary);
+    files = files.filter((file) => !binary.has(file.path));
+  }
   return planFiles(files, Math.floor(shardBytes));
 }
 
@@ -57,19 +67,20 @@ export async function* read(
     if (signal?.aborted) throw new LmpipeError('INTERRUPTED', 'Interrupted', { file: shard.path });
     const inner = innerFormat(shard);
     if (inner === 'json' || inner === 'jsonl') {
-      const reopen = () => openBytes(shard);
-      const records = { skippedRecords: 0, invalidUtf8: 0 };
+      const reopen = () => openBytes(shard, report);
+      const records: ReadReport = { skippedRecords: 0, invalidUtf8: 0 };
       try {
         yield* readJson(reopen(), { source: shard.path, lines: inner === 'jsonl', jsonField, report: records, signal, reopen });
       } finally {
         if (report) {
           report.invalidUtf8 += records.invalidUtf8;
           report.skippedRecords += records.skippedRecords;
+          report.skippedFields ??= records.skippedFields;
         }
       }
     } else {
       const documentEnd = shard.format !== 'text' || shard.end >= (await fileSize(shard.path));
-      yield* readText(openBytes(shard), {
+      yield* readText(openBytes(shard, report), {
         source: shard.path,
         start: shard.format === 'text' ? shard.start : 0,
         documentStart: !shard.continuesDocument,
@@ -88,18 +99,33 @@ function innerFormat(shard: Shard): InputFormat {
   return name.endsWith('.json') ? 'json' : name.endsWith('.jsonl') || name.endsWith('.ndjson') ? 'jsonl' : 'text';
 }
 
+/** Whether a file holds a NUL byte anywhere: a whole pass, so that no binary file is half counted. */
+async function holdsNul(path: string): Promise<boolean> {
+  for await (const chunk of createReadStream(path, { highWaterMark: HIGH_WATER_MARK }) as AsyncIterable<Buffer>) {
+    if (chunk.includes(0)) return true;
+  }
+  return false;
+}
+
 async function fileSize(path: string): Promise<number> {
   return (await stat(path)).size;
 }
 
 /** The shard's bytes: a byte range of a file, a decompressed gzip file, or standard input. */
-function openBytes(shard: Shard): AsyncIterable<Buffer> {
-  if (shard.format === 'stdin') return process.stdin;
+function openBytes(shard: Shard, report?: ReadReport): AsyncIterable<Buffer> {
+  if (shard.format === 'stdin') return report ? countStdin(report) : process.stdin;
   if (shard.format === 'text' && shard.end <= shard.start) return Readable.from([]);
   const range = shard.format === 'text' ? { start: shard.start, end: shard.end - 1 } : {};
   const file = createReadStream(shard.path, { ...range, highWaterMark: HIGH_WATER_MARK });
   const source = shard.format === 'gzip' ? gunzip(file) : file;
   return wrapErrors(source, shard.path);
+}
+
+async function* countStdin(report: ReadReport): AsyncGenerator<Buffer> {
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    report.stdinBytes = (report.stdinBytes ?? 0) + chunk.length;
+    yield chunk;
+  }
 }
 
 function gunzip(file: NodeJS.ReadableStream): Readable {

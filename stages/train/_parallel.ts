@@ -33,8 +33,8 @@ import { STATE_TENSORS } from './_cells.ts';
 
 /** How the training loop takes a step: on this thread alone (train.ts) or on N replicas (here). */
 export interface Stepper {
-  /** One optimizer step on `batch`, from a zero state when `reset`; resolves to its mean loss. */
-  step(batch: Minibatch, xi: Float32Array | undefined, reset: boolean): Promise<number> | number;
+  /** One optimizer step on `batch`, from a zero state when `reset`; its mean loss, as a tensor the caller disposes. */
+  step(batch: Minibatch, reset: boolean): Promise<tf.Scalar> | tf.Scalar;
   /** Makes the TrainState's tensors current (parameters, optimizer slots, hidden state). */
   sync(): void;
   close(): void;
@@ -51,7 +51,10 @@ export function splitRows(batchSize: number, workers: number): [number, number][
 }
 
 /** Starts `workers` - 1 threads beside this one, loaded with the state `s`; close() stops them. */
-export async function parallelStepper(s: TrainState, options: { workers: number; batchSize: number; backend: BackendName; clip: number }): Promise<Stepper> {
+export async function parallelStepper(
+  s: TrainState,
+  options: { workers: number; batchSize: number; backend: BackendName; clip: number; xi(steps: number): Float32Array | undefined },
+): Promise<Stepper> {
   const { workers, batchSize } = options;
   const { shape } = s;
   const layout = flatLayout(shape);
@@ -84,7 +87,8 @@ export async function parallelStepper(s: TrainState, options: { workers: number;
   }
   let dirty = false;
   return {
-    async step(batch, xi, reset) {
+    async step(batch, reset) {
+      const xi = options.xi(batch.steps);
       if (batch.batchSize !== batchSize) throw new RangeError(`Expected minibatches of ${batchSize} rows, got ${batch.batchSize}`);
       const mode: ReplicaStep['hidden'] = reset ? 'reset' : load ? 'load' : 'carry';
       load = false;
@@ -101,7 +105,7 @@ export async function parallelStepper(s: TrainState, options: { workers: number;
       const losses = [local.step(message(0)), ...(await Promise.all(replies))];
       fusedUpdate(params, gradientRows, share, summed, optimizer, { lr: s.lr, clip: options.clip });
       dirty = true;
-      return losses.reduce((total, loss, i) => total + loss * share[i], 0);
+      return tf.scalar(losses.reduce((total, loss, i) => total + loss * share[i], 0));
     },
     sync() {
       if (!dirty) return;

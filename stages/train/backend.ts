@@ -1,19 +1,25 @@
 /**
- * Picks the TensorFlow.js backend the trainer runs on. `auto` tries, in order: the native TensorFlow
- * bindings with CUDA (@tensorflow/tfjs-node-gpu), without (@tensorflow/tfjs-node), WebAssembly with
- * XNNPACK and SIMD (@tensorflow/tfjs-backend-wasm), then plain JavaScript (cpu). A forced choice
- * (`--backend wasm`) that cannot load is an error, never a silent fallback.
+ * Picks the TensorFlow.js backend the trainer runs on. `auto` tries, in the order of BACKENDS
+ * (pipeline/config.ts): the native TensorFlow bindings with CUDA (@tensorflow/tfjs-node-gpu), WebGPU
+ * on a hardware adapter (@tensorflow/tfjs-backend-webgpu; _webgpu.ts), the native bindings without
+ * CUDA (@tensorflow/tfjs-node), WebAssembly with XNNPACK and SIMD (@tensorflow/tfjs-backend-wasm),
+ * then plain JavaScript (cpu). auto passes over a software WebGPU adapter (llvmpipe, SwiftShader),
+ * which is slower than wasm, but `--backend webgpu` uses it: that is how CI tests the GPU path. A
+ * forced choice (`--backend wasm`) that cannot load is an error, never a silent fallback.
  *
  *   const { name, detail } = await backend('auto');   // 'wasm', 'wasm (SIMD, 1 thread)'
+ *   await backend('webgpu');                           // detail 'webgpu (llvmpipe, software)'
  *
  * The native packages are optionalDependencies (their install downloads libtensorflow, which fails
  * offline), so they are imported through a variable: a literal import() fails tsc when absent.
- * Results are bit-for-bit reproducible on one backend, not across backends.
+ * Results are bit-for-bit reproducible on one backend, not across backends (and on webgpu not even
+ * there where scatter kernels add with float atomics: see the README).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LmpipeError } from '../../lib/errors.ts';
+import { BACKENDS, type BackendChoice } from '../../pipeline/config.ts';
+import { registerWebgpu } from './_webgpu.ts';
 
-import type { BackendChoice } from '../../pipeline/config.ts';
 export type { BackendChoice };
 export type BackendName = Exclude<BackendChoice, 'auto'>;
 
@@ -26,15 +32,21 @@ export interface BackendInfo {
   skipped: string[];
 }
 
-const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const ORDER = BACKENDS.filter((name): name is BackendName => name !== 'auto');
 
-/** Loads and activates a backend; resolves to what is in use. */
-export async function backend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
-  const candidates = choice === 'auto' ? ORDER : [choice];
+/**
+ * Loads and activates a backend; resolves to what is in use. With `auto`, `prefer` (the backend a
+ * checkpoint was written on) is tried first, a software adapter included, so that a resumed run
+ * continues where it started.
+ */
+export async function backend(choice: BackendChoice = 'auto', options: { prefer?: string } = {}): Promise<BackendInfo> {
+  if (!BACKENDS.includes(choice)) throw new TypeError(`Expected \`--backend\` to be one of ${BACKENDS.join(', ')}, got \`${choice}\``);
+  const prefer = ORDER.find((name) => name === options.prefer);
+  const candidates = choice !== 'auto' ? [choice] : prefer ? [prefer, ...ORDER.filter((name) => name !== prefer)] : ORDER;
   const skipped: string[] = [];
   for (const name of candidates) {
     try {
-      const detail = await _activate(name);
+      const detail = await _activate(name, { software: choice !== 'auto' || name === prefer });
       return { name, detail, skipped };
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
@@ -47,7 +59,13 @@ export async function backend(choice: BackendChoice = 'auto'): Promise<BackendIn
   throw new LmpipeError('INTERNAL', `No TensorFlow.js backend could load: ${skipped.join('; ')}`);
 }
 
-async function _activate(name: BackendName): Promise<string> {
+async function _activate(name: BackendName, allow: { software: boolean }): Promise<string> {
+  if (name === 'webgpu') {
+    const adapter = await registerWebgpu(() => _importOptional('webgpu'));
+    if (adapter.software && !allow.software) throw new Error(`a software adapter (${adapter.label}), slower than wasm; --backend webgpu uses it`);
+    await _use('webgpu');
+    return `webgpu (${adapter.label})`;
+  }
   if (name === 'tensorflow-gpu' || name === 'tensorflow') {
     const module = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
     await _importOptional(module);
@@ -74,9 +92,9 @@ async function _activate(name: BackendName): Promise<string> {
   return 'cpu (JavaScript)';
 }
 
-async function _importOptional(module: string): Promise<void> {
+async function _importOptional<Module>(module: string): Promise<Module> {
   try {
-    await import(module);
+    return await import(module);
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
     const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)/.test(message ?? '');

@@ -118,16 +118,22 @@ export function getBatch(stream: Stream, start: number, steps: number, index: nu
   return { inputs, targets, batchSize: rows, steps, index };
 }
 
-/** The training minibatches of `corpus` for any epoch, resumable at any minibatch. */
-export function batches(corpus: Int32Array, options: BatchesOptions): Batches {
-  const { sampler, batchSize, steps, seed } = options;
-  _checkOptions(options);
+/** Refuses a training split too short for one minibatch (also checked before any stage runs). */
+export function checkCorpusLength(tokens: number, options: Pick<BatchesOptions, 'sampler' | 'batchSize' | 'steps'>): void {
+  const { sampler, batchSize, steps } = options;
   // The shortest corpus that yields one minibatch whatever offset is drawn (offset steps - 1 or steps).
   const needed = (batchSize + 1) * steps + (sampler === 'sequential' ? 1 : 0);
-  if (corpus.length < needed) {
+  if (tokens < needed) {
     throw new LmpipeError('USAGE', `Expected the training corpus to hold at least ${needed} tokens for ` +
-      `--sampler ${sampler} --batch ${batchSize} --steps ${steps}, got ${corpus.length}`);
+      `--sampler ${sampler} --batch ${batchSize} --steps ${steps}, got ${tokens}`);
   }
+}
+
+/** The training minibatches of `corpus` for any epoch, resumable at any minibatch. */
+export function batches(corpus: Int32Array, options: BatchesOptions): Batches {
+  const { sampler, seed } = options;
+  _checkOptions(options);
+  checkCorpusLength(corpus.length, options);
   const plan = (state: SamplerState) => {
     const rng = new Rng(_checkState(state).rng);
     return { rng, ...(sampler === 'random' ? _randomPlan(corpus, options, rng) : _sequentialPlan(corpus, options, rng)) };

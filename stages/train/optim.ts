@@ -41,7 +41,7 @@ export function createOptimizer(name: OptimizerName, params: Params): OptimizerS
 export function clipGradients(gradients: Params, theta: number): { gradients: Params; norm: tf.Scalar } {
   return tf.tidy(() => {
     const squares = Object.values(gradients).map((g) => tf.sum(tf.square(g)));
-    const norm = tf.sqrt(tf.addN(squares)) as tf.Scalar;
+    const norm = tf.sqrt(_addAll(squares)) as tf.Scalar;
     if (theta === 0) return { gradients: _map(gradients, (g) => tf.clone(g)), norm };
     // θ/0 is Infinity, so a zero gradient keeps a factor of 1.
     const factor = tf.minimum(1, tf.div(theta, norm));
@@ -73,6 +73,17 @@ export function applyUpdate(params: Params, gradients: Params, state: OptimizerS
   tf.dispose(old);
   state.slots = next.slots;
   return next.params;
+}
+
+/**
+ * Σ tensors, left to right, in AddN calls of at most 7 inputs: webgpu's AddN binds a storage buffer
+ * per input and one for its output, and WebGPU guarantees only 8 per shader stage (a 2-layer LSTM has
+ * 26 parameters). In order, so cpu and wasm, whose AddN adds left to right, give the numbers of one AddN.
+ */
+function _addAll(tensors: tf.Tensor[]): tf.Tensor {
+  let total = tf.addN(tensors.slice(0, 7));
+  for (let i = 7; i < tensors.length; i += 6) total = tf.addN([total, ...tensors.slice(i, i + 6)]);
+  return total;
 }
 
 function _map(params: Params, fn: (tensor: tf.Tensor, key: string) => tf.Tensor): Params {

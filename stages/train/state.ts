@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import type { Config } from '../../pipeline/config.ts';
-import { readCheckpoint, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
+import { readCheckpoint, readCheckpointRecord, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 import { Rng, type RngState } from '../../lib/rng.ts';
 import type { MetricRow } from '../../storage/metrics.ts';
@@ -40,6 +40,20 @@ export function trainWorkerCount(config: Pick<Config, 'trainWorkers' | 'batch' |
   return Math.max(1, Math.min(availableParallelism(), Math.floor(config.batch / 8)));
 }
 
+type TrainSettings = ReturnType<typeof trainSettings>;
+
+/**
+ * "More of the same": a finished or stopped run continues from its checkpoint when --epochs alone
+ * was raised, as every trainer does (the epochs already done are exactly those of the longer run:
+ * each epoch's minibatches come from the generator state saved with it). Returns "epochs 30 -> 40",
+ * or undefined when anything else changed and training starts over.
+ */
+export function moreEpochs(before: unknown, now: unknown): string | undefined {
+  const [old, next] = [before as TrainSettings, now as TrainSettings];
+  if (!(next.epochs > old?.epochs)) return undefined;
+  return _differences({ ...old, epochs: 0 }, { ...next, epochs: 0 }).length === 0 ? `epochs ${old.epochs} -> ${next.epochs}` : undefined;
+}
+
 /** What the data must be for a checkpoint to apply. */
 export interface DataIdentity {
   vocabSize: number;
@@ -69,7 +83,7 @@ export interface TrainState {
 interface TrainRecord {
   version: 1;
   run: string;
-  settings: ReturnType<typeof trainSettings>;
+  settings: TrainSettings;
   shape: ModelShape;
   data: DataIdentity;
   backend: string;
@@ -95,8 +109,8 @@ export function startTraining(config: Config, data: DataIdentity, samplerState: 
   };
 }
 
-/** Writes the state to `path` atomically. */
-export function saveTraining(path: string, state: TrainState, meta: { run: string; config: Config; data: DataIdentity; backend: string }): void {
+/** Writes the state to `path` atomically. Async: GPU backends read tensors back only with `data()`. */
+export async function saveTraining(path: string, state: TrainState, meta: { run: string; config: Config; data: DataIdentity; backend: string }): Promise<void> {
   const record: TrainRecord = {
     version: 1, run: meta.run, settings: trainSettings(meta.config), shape: state.shape, data: meta.data,
     backend: meta.backend, step: state.step, sampler: state.sampler, rng: { truncation: state.truncation.state() },
@@ -104,12 +118,20 @@ export function saveTraining(path: string, state: TrainState, meta: { run: strin
     epochProgress: { lossSum: state.epochLossSum, tokens: state.epochTokens, seconds: state.epochSeconds },
     history: state.history, optimizer: { name: state.optimizer.name, updates: state.optimizer.updates },
   };
+  const named: [string, tf.Tensor][] = [
+    ...Object.entries(state.params).map(([name, tensor]): [string, tf.Tensor] => [`param/${name}`, tensor]),
+    ...Object.entries(state.optimizer.slots).map(([name, tensor]): [string, tf.Tensor] => [`slot/${name}`, tensor]),
+    ...(state.hidden ?? []).flatMap((layer, l) => layer.map((tensor, k): [string, tf.Tensor] => [`hidden/${l}/${k}`, tensor])),
+  ];
+  const values = await Promise.all(named.map(([, tensor]) => tensor.data() as Promise<Float32Array>));
   const tensors: Record<string, StoredTensor> = {};
-  const store = (name: string, tensor: tf.Tensor) => (tensors[name] = { shape: tensor.shape, values: tensor.dataSync() as Float32Array });
-  for (const [name, tensor] of Object.entries(state.params)) store(`param/${name}`, tensor);
-  for (const [name, tensor] of Object.entries(state.optimizer.slots)) store(`slot/${name}`, tensor);
-  state.hidden?.forEach((layer, l) => layer.forEach((tensor, k) => store(`hidden/${l}/${k}`, tensor)));
+  named.forEach(([name, tensor], i) => (tensors[name] = { shape: tensor.shape, values: values[i] }));
   writeCheckpoint(path, record, tensors);
+}
+
+/** The backend the checkpoint at `path` was written on (read from its header), if there is one. */
+export function checkpointBackend(path: string): string | undefined {
+  return readCheckpointRecord<TrainRecord>(path)?.backend;
 }
 
 /**
@@ -132,8 +154,10 @@ export function loadTraining(path: string, expected: { config: Config; data: Dat
   if (shapeChanges.length > 0) throw refuse(`a different model shape (${shapeChanges.join(', ')})`);
   const dataChanges = _differences(record.data, data);
   if (dataChanges.length > 0) throw refuse(`different training data (${dataChanges.join(', ')})`);
-  const settingChanges = _differences(record.settings, trainSettings(config));
+  // --epochs may have been raised since (moreEpochs); every other setting must be the same.
+  const settingChanges = _differences({ ...record.settings, epochs: 0 }, { ...trainSettings(config), epochs: 0 });
   if (settingChanges.length > 0) throw refuse(`different settings (${settingChanges.join(', ')})`);
+  if (record.sampler.epoch > config.epochs) throw refuse(`${record.sampler.epoch} epochs already trained, more than --epochs ${config.epochs}`);
   if (record.backend !== expected.backend) {
     expected.log(`the checkpoint was written on ${record.backend} and continues on ${expected.backend}: ` +
       'the run stays valid but will not match an uninterrupted one bit for bit');

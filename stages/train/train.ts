@@ -8,10 +8,17 @@
  * `checkpointEvery` steps and at each epoch end; a run that finds one continues from it and, on the
  * same backend, produces exactly the numbers of an uninterrupted run.
  *
- * The backend is not part of the stage's settings: resuming on another backend continues the run
- * (with a warning) rather than training again, at the cost of bit-for-bit equality. With
- * --train-workers N > 1 each step runs on N data-parallel replicas (_parallel.ts); the worker count
- * is part of the settings, since it changes the order in which gradients are summed.
+ * The backend is not part of the stage's settings: `auto` resumes on the backend the checkpoint was
+ * written on where it loads, and resuming on another continues the run (with a warning) rather than
+ * training again, at the cost of bit-for-bit equality.
+ *
+ * With --train-workers N > 1 each step runs on N data-parallel replicas (_parallel.ts); the worker
+ * count is part of the settings, since it changes the order in which gradients are summed.
+ *
+ * The loop never reads a tensor synchronously: a GPU backend (webgpu) can only `await data()`, and
+ * each read waits for the GPU to finish everything queued. Step losses stay on the device and are
+ * read together (_losses.ts) when there is something to report: a progress event, a checkpoint, an
+ * abort or the epoch's end. Their sum is taken in step order, so the numbers are the same either way.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { rmSync } from 'node:fs';
@@ -20,13 +27,15 @@ import type { Config } from '../../pipeline/config.ts';
 import type { Rng } from '../../lib/rng.ts';
 import type { Stage, StageContext, StageEvent } from '../../pipeline/types.ts';
 import { clearRuns, recordRun, saveMetrics, type MetricRow } from '../../storage/metrics.ts';
-import { markDone, saveCheckpoint } from '../../storage/stages.ts';
-import { batches, evalBatches, type Minibatch } from './batches.ts';
-import { loadEncoded } from '../encode.ts';
+import { getMeta, markDone, saveCheckpoint } from '../../storage/stages.ts';
+import { batches, checkCorpusLength, evalBatches, type Minibatch } from './batches.ts';
+import { loadEncoded, splitSizes } from '../encode.ts';
 import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, type ModelShape, type Params } from './model.ts';
+import { pendingLosses } from './_losses.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
-  checkpointPath, disposeTraining, loadTraining, saveTraining, startTraining, trainSettings, trainWorkerCount, type TrainState,
+  checkpointBackend, checkpointPath, disposeTraining, loadTraining, moreEpochs, saveTraining, startTraining, trainSettings, trainWorkerCount,
+  type TrainState,
 } from './state.ts';
 import { parallelStepper, WORKER_BACKENDS, type Stepper } from './_parallel.ts';
 import { LmpipeError } from '../../lib/errors.ts';
@@ -37,6 +46,15 @@ export const trainStage: Stage = {
   produces: 'metrics and runs tables; DIR/checkpoints/train.ckpt (parameters, optimizer, sampler and generator state)',
   checkpoint: 'DIR/checkpoints/train.ckpt every --checkpoint-every steps and at each epoch end; step and epoch in the stages table',
   settings: trainSettings,
+  continues: moreEpochs,
+  check: async ({ config, db, current }) => {
+    // An optional backend that is not installed fails now, not after counting and encoding.
+    if (config.backend === 'tensorflow' || config.backend === 'tensorflow-gpu') await backend(config.backend);
+    if (current('count')) {
+      const { train } = splitSizes(Number(getMeta(db, 'total_1') ?? 0), config);
+      checkCorpusLength(train, { sampler: config.sampler, batchSize: config.batch, steps: config.steps });
+    }
+  },
   run: train,
   reset: ({ dir, db }) => {
     rmSync(checkpointPath(dir), { force: true });
@@ -47,7 +65,7 @@ export const trainStage: Stage = {
 /** Trains (or resumes training) the model of `ctx.dir`; yields a progress event per epoch and checkpoint. */
 export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   const { db, dir, config, fingerprint, signal } = ctx;
-  const used = await backend(config.backend);
+  const used = await backend(config.backend, { prefer: checkpointBackend(checkpointPath(dir)) }); // auto resumes where it started
   ctx.log(`backend ${used.detail}`);
   const encoded = loadEncoded(db, { dir });
   const data = { vocabSize: encoded.vocabSize, vocabHash: encoded.vocabHash, trainTokens: encoded.train.length, validTokens: encoded.valid.length };
@@ -56,9 +74,9 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   const run = resumed?.run ?? fingerprint;
   const s = resumed?.state ?? startTraining(config, data, sampler.initialState());
   if (resumed) ctx.log(`resuming at epoch ${s.sampler.epoch + 1}, step ${s.step}`);
-  const save = () => {
+  const save = async () => {
     stepper.sync();
-    saveTraining(checkpointPath(dir), s, { run, config, data, backend: used.name });
+    await saveTraining(checkpointPath(dir), s, { run, config, data, backend: used.name });
     db.transaction(() => {
       saveMetrics(db, run, s.history);
       saveCheckpoint(db, 'train', fingerprint, { run, step: s.step, epoch: s.sampler.epoch, cursor: s.sampler.cursor });
@@ -66,6 +84,7 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   };
   recordRun(db, { run, backend: used.name, config: { ...trainSettings(config), backend: used.detail } });
   db.transaction(() => saveMetrics(db, run, s.history))(); // a run killed between checkpoint and commit
+  const losses = pendingLosses(s);
   const stepper = await trainStepper(s, config, used.name, ctx.log);
   try {
     let lastEvent = 0;
@@ -73,35 +92,40 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
       const epoch = sampler.epoch(s.sampler);
       for (const batch of epoch) {
         const started = performance.now();
-        const xi = truncationWeights(batch.steps, config, s.truncation);
-        const loss = await stepper.step(batch, xi, batch.index === 0 || !sampler.carriesState);
+        losses.add(await stepper.step(batch, batch.index === 0 || !sampler.carriesState), batch.inputs.length);
         s.epochSeconds += (performance.now() - started) / 1000;
-        s.epochLossSum += loss * batch.inputs.length;
-        s.epochTokens += batch.inputs.length;
         s.sampler = { ...s.sampler, cursor: batch.index + 1 };
         s.step++;
         await breathe(); // lets Ctrl-C (a timer or signal handler) set `signal` between steps
+        const checkpoint = s.step % config.checkpointEvery === 0 && batch.index + 1 < epoch.size;
+        if (!signal.aborted && !checkpoint && performance.now() - lastEvent <= 1000 && !losses.full) continue;
+        const loss = await losses.read();
         if (signal.aborted) {
-          save();
+          await save();
           return;
         }
-        if (s.step % config.checkpointEvery === 0 && batch.index + 1 < epoch.size) {
-          save();
+        if (checkpoint) {
+          await save();
           yield { done: s.step, unit: 'steps', message: `checkpoint at step ${s.step} (epoch ${s.sampler.epoch + 1}, loss ${loss.toFixed(3)})` };
         } else if (performance.now() - lastEvent > 1000) {
           lastEvent = performance.now();
-          yield { done: batch.index + 1, total: epoch.size, unit: 'steps', data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
+          // Steps of the whole stage: this epoch's end, plus the epochs after it at this epoch's size.
+          const total = s.step + (epoch.size - batch.index - 1) + (config.epochs - s.sampler.epoch - 1) * epoch.size;
+          const detail = `epoch ${s.sampler.epoch + 1}/${config.epochs}  loss ${loss.toFixed(3)}`;
+          yield { done: s.step, total, unit: 'steps', detail, data: { epoch: s.sampler.epoch + 1, step: s.step, loss } };
         }
       }
+      await losses.read();
       stepper.sync();
-      const rows = finishEpoch(s, encoded.valid, config);
+      const rows = await finishEpoch(s, encoded.valid, config);
       s.sampler = sampler.nextEpoch(s.sampler);
-      save();
+      await save();
       yield epochEvent(s, rows, config.epochs);
     }
     db.transaction(() => markDone(db, 'train', fingerprint, { run, step: s.step, epoch: s.sampler.epoch, backend: used.name }))();
   } finally {
     stepper.close();
+    losses.dispose();
     disposeTraining(s);
   }
 }
@@ -118,27 +142,28 @@ export async function trainStepper(s: TrainState, config: Config, backendName: B
   }
   if (workers > 1) {
     log(`${workers} training workers (this thread and ${workers - 1} more), ${Math.floor(config.batch / workers)}+ rows of each minibatch apiece`);
-    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip });
+    const xi = (steps: number) => truncationWeights(steps, config, s.truncation);
+    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip, xi });
   }
   return {
-    step: (batch, xi, reset) => {
+    step: (batch, reset) => {
       if (reset) s.hidden = repackageHidden(s.hidden, initHidden(s.shape, batch.batchSize));
-      return trainStep(s, batch, config, xi);
+      return trainStep(s, batch, config);
     },
     sync: () => {},
     close: () => {},
   };
 }
 
-/** One optimizer step on one minibatch; returns its mean loss. */
-function trainStep(s: TrainState, batch: Minibatch, config: Config, xi: Float32Array | undefined): number {
+/** One optimizer step on one minibatch; returns its mean loss, still on the device. */
+export function trainStep(s: TrainState, batch: Minibatch, config: Config): tf.Scalar {
+  const xi = truncationWeights(batch.steps, config, s.truncation);
   const { loss, gradients, hidden } = lossAndGradients(s.params, s.shape, batch, s.hidden!, { xi });
   const clipped = clipGradients(gradients, config.clip);
   s.params = applyUpdate(s.params, clipped.gradients, s.optimizer, s.lr);
   s.hidden = repackageHidden(s.hidden, hidden);
-  const value = loss.dataSync()[0];
-  tf.dispose([loss, clipped.norm, Object.values(gradients), Object.values(clipped.gradients)]);
-  return value;
+  tf.dispose([clipped.norm, Object.values(gradients), Object.values(clipped.gradients)]);
+  return loss;
 }
 
 /**
@@ -177,12 +202,12 @@ function repackageHidden(old: Hidden | undefined, next: Hidden): Hidden {
 }
 
 /** Closes an epoch: metric rows, validation, lr annealing; resets the epoch's sums. */
-function finishEpoch(s: TrainState, valid: Int32Array, config: Config): MetricRow[] {
+async function finishEpoch(s: TrainState, valid: Int32Array, config: Config): Promise<MetricRow[]> {
   const epoch = s.sampler.epoch + 1;
   const trainLoss = s.epochLossSum / Math.max(1, s.epochTokens);
   const tokensPerSecond = s.epochTokens / Math.max(s.epochSeconds, 1e-9);
   const rows: MetricRow[] = [{ epoch, step: s.step, split: 'train', loss: trainLoss, perplexity: Math.exp(trainLoss), tokensPerSecond }];
-  const validLoss = evaluate(s.params, s.shape, valid, config);
+  const validLoss = await evaluate(s.params, s.shape, valid, config);
   if (validLoss !== undefined) {
     rows.push({ epoch, step: s.step, split: 'valid', loss: validLoss, perplexity: Math.exp(validLoss), tokensPerSecond: null });
     if (config.annealLr && s.bestValidLoss !== null && validLoss >= s.bestValidLoss) s.lr /= 4;
@@ -196,20 +221,24 @@ function finishEpoch(s: TrainState, valid: Int32Array, config: Config): MetricRo
 }
 
 /** Mean cross-entropy over the validation split, read sequentially with the state carried; undefined when empty. */
-export function evaluate(params: Params, shape: ModelShape, corpus: Int32Array, config: Pick<Config, 'batch' | 'steps'>): number | undefined {
+export async function evaluate(params: Params, shape: ModelShape, corpus: Int32Array, config: Pick<Config, 'batch' | 'steps'>): Promise<number | undefined> {
   let hidden: Hidden | undefined;
-  let lossSum = 0;
-  let tokens = 0;
-  for (const batch of evalBatches(corpus, { batchSize: config.batch, steps: config.steps })) {
-    hidden ??= zeroHidden(shape, batch.batchSize);
-    const result = windowLoss(params, shape, batch, hidden);
-    lossSum += result.loss.dataSync()[0] * batch.inputs.length;
-    tokens += batch.inputs.length;
-    hidden = repackageHidden(hidden, result.hidden);
-    result.loss.dispose();
+  const sums = { epochLossSum: 0, epochTokens: 0 }; // over the validation split
+  const losses = pendingLosses(sums);
+  try {
+    for (const batch of evalBatches(corpus, { batchSize: config.batch, steps: config.steps })) {
+      hidden ??= zeroHidden(shape, batch.batchSize);
+      const result = windowLoss(params, shape, batch, hidden);
+      losses.add(result.loss, batch.inputs.length);
+      hidden = repackageHidden(hidden, result.hidden);
+      if (losses.full) await losses.read();
+    }
+    await losses.read();
+  } finally {
+    losses.dispose();
+    if (hidden) tf.dispose(hidden.flat());
   }
-  if (hidden) tf.dispose(hidden.flat());
-  return tokens > 0 ? lossSum / tokens : undefined;
+  return sums.epochTokens > 0 ? sums.epochLossSum / sums.epochTokens : undefined;
 }
 
 function epochEvent(s: TrainState, rows: MetricRow[], epochs: number): StageEvent {

@@ -42,7 +42,7 @@ t.test('SIGTERM stops at a safe point; the resumed run on another backend warns 
   await first.until(/train: started/);
   first.child.kill('SIGTERM');
   t.equal(await first.exited, 130, 'exit 130');
-  t.match(first.stderr(), /error: train: Interrupted at a safe point; run the same command again to resume\nResume with: npm run pipeline -- --input /, 'the safe-point error and the resume command');
+  t.match(first.stderr(), /\ntrain: Interrupted at a safe point; run the same command again to resume\nResume with: npm run pipeline -- --input /, 'the safe point and the resume command');
   const resumed = spawnSync(process.execPath, ['--import', 'tsx', script, ...flags, '--backend', 'wasm'], { cwd: root, encoding: 'utf8' });
   t.equal(resumed.status, 0, 'the resumed run finishes');
   if (resumed.status !== 0) t.comment(resumed.stderr.slice(-500));

@@ -71,7 +71,7 @@ t.test('a whole pipeline run: its report, generate on its model, and a changed i
   t.equal(a.stdout, b.stdout, 'the same seed gives the same text');
   t.not(a.stdout, c.stdout, 'another seed another text');
   const bad = cli('generate.ts', ['--out', out, '--temperature', 'hot']);
-  t.same([bad.status, bad.stderr], [2, 'error: Expected `--temperature` to be a number from 0 to 100, got `hot`\n'], 'a bad flag: exit 2, one line');
+  t.same([bad.status, bad.stderr], [2, 'error: generate: Expected `--temperature` to be a number of at least 0, got `hot`\n'], 'a bad flag: exit 2, one line');
 
   appendFileSync(inputs[1], 'the time machine\n');
   const again = cli('run-pipeline.ts', [...flags, '--until', 'vocab']);
@@ -90,10 +90,10 @@ t.test('an internal error exits 1 with one line; LMPIPE_DEBUG=1 adds the stack',
   writeFileSync(join(broken, 'lmpipe.sqlite'), 'this is not a database, and it is long enough to have a header');
   const plain = cli('run-pipeline.ts', ['--input', inputs[0], '--out', broken, '--until', 'count', '--quiet']);
   t.equal(plain.status, 1, 'exit 1');
-  t.equal(plain.stderr, 'error: file is not a database\n', 'one line');
+  t.equal(plain.stderr, 'error: pipeline: file is not a database\n', 'one line');
   const debug = cli('run-pipeline.ts', ['--input', inputs[0], '--out', broken, '--until', 'count', '--quiet'], { LMPIPE_DEBUG: '1' });
   t.equal(debug.status, 1, 'exit 1 with LMPIPE_DEBUG too');
-  t.match(debug.stderr, /^error: file is not a database\n\w*Error: file is not a database\n\s+at /, 'the stack follows');
+  t.match(debug.stderr, /^error: pipeline: file is not a database\n\w*Error: file is not a database\n\s+at /, 'the stack follows');
 });
 
 t.test('repro-d2l runs the book\'s setting and reports on it (one epoch)', { skip: corpusSkip }, async (t) => {

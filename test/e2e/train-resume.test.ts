@@ -11,7 +11,7 @@ import { LmpipeError } from '../../lib/errors.ts';
 import { Rng } from '../../lib/rng.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
 import { loadStage } from '../../storage/stages.ts';
-import { trainStage } from '../../stages/train/index.ts';
+import { backend, trainStage } from '../../stages/train/index.ts';
 import { checkpointPath, loadTraining } from '../../stages/train/index.ts';
 import { corpusSkip, runStages, smallText, tinyConfig } from '../helpers/train-fixture.ts';
 
@@ -89,6 +89,44 @@ t.test('train resumes after kill -9 twice mid-epoch with losses and weights iden
   t.same(Object.keys(cb.bytes), Object.keys(ca.bytes));
   for (const name of Object.keys(ca.bytes)) t.equal(cb.bytes[name], ca.bytes[name], `${name} identical bit for bit`);
   t.same(cb.record, ca.record, 'record: step, lr, sampler and generator state, history');
+});
+
+/** Within `tolerance` of each other, relative to b's largest magnitude (webgpu may add in another order: README). */
+function near(a: ArrayLike<number>, b: ArrayLike<number>, tolerance: number): boolean {
+  const scale = Math.max(1e-30, ...Array.from(b, Math.abs));
+  return a.length === b.length && Array.from(a).every((x, i) => Math.abs(x - b[i]) <= tolerance * scale);
+}
+
+process.env.LP_NUM_THREADS ??= '1'; // llvmpipe (CI's software GPU): one thread costs two shared cores the least
+const webgpu = await backend('webgpu').then(() => false, (error: Error) => `no WebGPU adapter here (${error.message})`);
+
+t.test('train on webgpu resumes after kill -9 on the backend it started on, matching an uninterrupted run to 1e-6', { skip: webgpu || corpusSkip }, async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'lmpipe-resume-webgpu-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const settings: Partial<Config> = {
+    backend: 'webgpu', epochs: 2, hidden: 8, batch: 2, steps: 4, checkpointEvery: 10, optimizer: 'adam', lr: 0.01, sampler: 'sequential', seed: 7,
+  };
+  const reference = tinyConfig(join(base, 'a'), smallText(300), settings);
+  const interrupted = { ...reference, out: join(base, 'b', 'run') };
+  await runStages({ ...interrupted, until: 'encode' });
+  await runStages({ ...reference, until: 'train' });
+
+  const first = await child(interrupted, { checkpoints: 2, delayMs: new Rng(Date.now()).int(0, 25) });
+  t.equal(first.signal, 'SIGKILL', `killed mid-epoch (${first.stderr.slice(-300)})`);
+  const last = await child({ ...interrupted, backend: 'auto' });
+  t.equal(last.code, 0, `resumed run finished (${last.stderr.slice(-300)})`);
+  t.match(last.lines.join('\n'), /log backend webgpu \(.+\)[^]*log resuming at epoch \d+, step [1-9]\d*/, 'auto resumed on webgpu, where the run started');
+
+  const a = metricRows(reference.out);
+  const b = metricRows(interrupted.out);
+  t.equal(b.rows.length, 4, 'train and valid rows for 2 epochs');
+  t.ok(near(b.rows.map((row: any) => row.loss), a.rows.map((row: any) => row.loss), 1e-6), 'metric losses');
+  const ca = readCheckpoint(checkpointPath(reference.out))!.tensors;
+  const cb = readCheckpoint(checkpointPath(interrupted.out))!.tensors;
+  t.same(Object.keys(cb), Object.keys(ca));
+  const exact = Object.keys(ca).every((name) => Buffer.compare(Buffer.from(ca[name].values.buffer), Buffer.from(cb[name].values.buffer)) === 0);
+  for (const name of Object.keys(ca)) t.ok(near(cb[name].values, ca[name].values, 1e-6), `${name} within 1e-6`);
+  t.comment(`webgpu resume ${exact ? 'matched bit for bit' : 'differed in the last bits'} (${(await backend('webgpu')).detail})`);
 });
 
 /**

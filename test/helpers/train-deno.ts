@@ -47,7 +47,11 @@ export async function parallelSteps(backendName: 'cpu' | 'wasm'): Promise<number
   const stepper = await trainStepper(s, config, backendName, () => {});
   const losses: number[] = [];
   try {
-    for (const batch of sampler.epoch(s.sampler)) losses.push(await stepper.step(batch, undefined, batch.index === 0));
+    for (const batch of sampler.epoch(s.sampler)) {
+      const loss = await stepper.step(batch, batch.index === 0);
+      losses.push(loss.dataSync()[0]);
+      loss.dispose();
+    }
   } finally {
     stepper.close();
     disposeTraining(s);

@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCheckpoint, writeCheckpoint, writeFileAtomic } from '../../../lib/checkpoint.ts';
+import { readCheckpoint, readCheckpointRecord, writeCheckpoint, writeFileAtomic } from '../../../lib/checkpoint.ts';
 
 const scratch = (t: { teardown(fn: () => void): void }) => {
   const dir = mkdtempSync(join(tmpdir(), 'lmpipe-ckpt-'));
@@ -23,6 +23,8 @@ t.test('writeCheckpoint and readCheckpoint round-trip the record and float32 val
   t.equal(read.tensors['param/empty'].values.length, 0);
   t.same(readdirSync(join(dir, 'checkpoints')), ['train.ckpt'], 'no temporary file left behind');
   t.equal(readCheckpoint(join(dir, 'none.ckpt')), undefined);
+  t.same(readCheckpointRecord(path), record, 'readCheckpointRecord: the same record from the header alone');
+  t.equal(readCheckpointRecord(join(dir, 'none.ckpt')), undefined);
 });
 
 t.test('readCheckpoint refuses damaged files with a STATE error that says how to start over', async (t) => {
@@ -41,6 +43,7 @@ t.test('readCheckpoint refuses damaged files with a STATE error that says how to
     writeFileSync(path, bytes);
     t.throws(() => readCheckpoint(path), { name: 'LmpipeError', code: 'STATE', message }, what);
     t.throws(() => readCheckpoint(path), { message: /--from train/ });
+    if (what !== 'a flipped payload bit') t.throws(() => readCheckpointRecord(path), { code: 'STATE', message }, `readCheckpointRecord: ${what}`);
   }
 });
 

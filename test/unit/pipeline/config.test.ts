@@ -41,7 +41,7 @@ t.test('--config file is validated; flags override it', async (t) => {
   t.same(parseArgs(['--config', single]).settings, { input: ['file.txt'], reserved: ['<pad>'] }, 'a single string is a one-element list');
   const badType = join(dir, 'bad.json');
   writeFileSync(badType, JSON.stringify({ epochs: '10' }));
-  t.throws(() => parseArgs(['--config', badType]), { message: `Expected \`epochs\` in \`${badType}\` to be an integer of at least 0, got \`"10"\`` });
+  t.throws(() => parseArgs(['--config', badType]), { message: `Expected \`epochs\` in \`${badType}\` to be an integer of at least 1, got \`"10"\`` });
   const broken = join(dir, 'broken.json');
   writeFileSync(broken, '{"order": ');
   t.throws(() => parseArgs(['--config', broken]), { name: 'LmpipeError', code: 'USAGE', file: broken });

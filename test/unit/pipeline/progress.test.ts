@@ -39,3 +39,22 @@ t.test('createReporter() plain, quiet and JSON modes', async (t) => {
   t.match(events[1], { stage: 'count', done: 5, total: 10, unit: 'rows' });
   t.equal(events[2].tokens, 3);
 });
+
+t.test('createReporter() on a terminal: rate over the recent window, ETA of the whole stage, the stage\'s detail', async (t) => {
+  const err = Object.assign(capture().stream, { isTTY: true, columns: 200 });
+  let text = '';
+  err.on('data', (chunk) => (text += chunk));
+  let now = 0;
+  const reporter = createReporter({ err, out: capture().stream, now: () => now });
+  const step = (at: number, done: number) => {
+    now = at * 1000;
+    text = '';
+    reporter.progress('train', { done, total: 1000, unit: 'steps', detail: 'epoch 2/10  loss 2.314' });
+    return text.replace('\r\x1b[2K', '');
+  };
+  step(0, 0);
+  step(20, 100); // a slow start: 5 steps/s
+  step(25, 200);
+  // The last 10 s ran at 20 steps/s: (300 − 100) / (30 − 20); 700 steps are left.
+  t.equal(step(30, 300), 'train   300 steps / 1,000 steps  20 steps/s  ETA 35s  epoch 2/10  loss 2.314');
+});

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { resolveConfig, type Config } from '../../../pipeline/config.ts';
 import { runPipeline } from '../../../pipeline/runner.ts';
 import { acquireLock } from '../../../pipeline/lock.ts';
+import { LmpipeError } from '../../../lib/errors.ts';
 import type { Reporter } from '../../../pipeline/progress.ts';
 import type { Stage, StageName } from '../../../pipeline/types.ts';
 import { loadStage, markDone, saveCheckpoint } from '../../../storage/stages.ts';
@@ -119,4 +120,52 @@ t.test('acquireLock() refuses a live owner and takes over a dead one', async (t)
   t.equal(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8')).pid, process.pid, 'stale lock of a killed run is taken over');
   taken.release();
   t.notOk(existsSync(join(dir, 'lock')));
+});
+
+t.test('runPipeline() invalidates every later stage when one is redone, those past --until included', async (t) => {
+  const { out, log, stages } = setup();
+  await run(stages, resolveConfig({ out, until: 'encode' }));
+  log.length = 0;
+  const redone = await run(stages, resolveConfig({ out, until: 'vocab', minFreq: 2 }));
+  t.same(redone.ran, ['vocab']);
+  t.same(log.filter((l) => l.endsWith('reset')), ['vocab:reset', 'encode:reset']);
+  const { openRunDatabase } = await import('../../../storage/schema.ts');
+  const db = openRunDatabase(join(out, 'lmpipe.sqlite'));
+  t.equal(loadStage(db, 'encode'), undefined, 'encode is no longer marked done on the old vocabulary');
+  db.close();
+  const next = await run(stages, resolveConfig({ out, until: 'encode', minFreq: 2 }));
+  t.same(next.ran, ['encode'], 'encode runs again rather than being skipped');
+});
+
+t.test('runPipeline() continues a stage from its checkpoint when it says the change builds on it', async (t) => {
+  const { out, log, stages } = setup();
+  const grows = { ...stages[1], continues: (before: unknown, now: unknown) => {
+    const [a, b] = [(before as Config).minFreq, (now as Config).minFreq];
+    return b > a ? `minFreq ${a} -> ${b}` : undefined;
+  } };
+  const staged = [stages[0], grows, stages[2]];
+  await run(staged, resolveConfig({ out, until: 'encode' }));
+  log.length = 0;
+  const more = await run(staged, resolveConfig({ out, until: 'encode', minFreq: 1 }));
+  t.ok(more.lines.includes('vocab start continuing from its checkpoint: minFreq 0 -> 1'));
+  t.same(log.filter((l) => l.startsWith('vocab')), [], 'no reset and no step redone: the fake was already at step 3');
+  t.same(more.ran, ['vocab', 'encode']);
+  t.ok(log.includes('encode:reset'), 'the stage after it is redone');
+  log.length = 0;
+  const fewer = await run(staged, resolveConfig({ out, until: 'encode', minFreq: 0 }));
+  t.ok(fewer.lines.includes('vocab redo changed: minFreq'), 'a change it cannot build on is a redo');
+  t.ok(log.includes('vocab:reset'));
+});
+
+t.test('runPipeline() names the stage in a user-facing error that did not name one', async (t) => {
+  const { out, stages } = setup();
+  const failing: Stage = {
+    ...stages[0],
+    async *run() {
+      throw new LmpipeError('INPUT', 'Looks like a binary file (NUL byte); lmpipe reads text', { file: '/data/blob.txt', position: 'byte 5' });
+    },
+  };
+  await t.rejects(run([failing], resolveConfig({ out, until: 'count' })), {
+    code: 'INPUT', stage: 'count', file: '/data/blob.txt', position: 'byte 5',
+  });
 });

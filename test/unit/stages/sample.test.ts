@@ -4,15 +4,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backend } from '../../../stages/train/index.ts';
-import { readCheckpoint, writeCheckpoint } from '../../../lib/checkpoint.ts';
+import { readCheckpoint } from '../../../lib/checkpoint.ts';
 import { openRunDatabase } from '../../../storage/schema.ts';
 import { loadSamples } from '../../../storage/metrics.ts';
-import { setMeta } from '../../../storage/stages.ts';
 import { sample } from '../../../stages/sample.ts';
-import { paramSpecs, type ModelShape } from '../../../stages/train/index.ts';
+import { type ModelShape } from '../../../stages/train/index.ts';
 import { checkpointPath } from '../../../stages/train/index.ts';
 import { referenceLogits } from '../../oracles/train-reference.ts';
 import { corpusSkip, runStages, smallText, tinyConfig } from '../../helpers/train-fixture.ts';
+import { fixedModel } from '../../helpers/fixed-model.ts';
 
 await backend('cpu');
 
@@ -22,29 +22,11 @@ const scratch = (t: { teardown(fn: () => void): void }) => {
   return dir;
 };
 
-/**
- * A run directory whose model ignores its input: W_q = 0 and b_q = log p, so every step's output
- * distribution is exactly p. Vocabulary: <unk>, ' ', a, b, c (d2l-char).
- */
-function fixedModel(dir: string, p: number[]) {
-  const db = openRunDatabase(join(dir, 'lmpipe.sqlite'));
-  ['<unk>', ' ', 'a', 'b', 'c'].forEach((token, id) => db.prepare('INSERT INTO vocab VALUES (?, ?, 0)').run(id, token));
-  setMeta(db, 'tokenizer', 'd2l-char');
-  db.close();
-  const shape: ModelShape = { cell: 'rnn', vocabSize: 5, hidden: 3, layers: 1 };
-  const tensors = Object.fromEntries(paramSpecs(shape).map((spec) => {
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    const values = spec.name === 'output.b_q' ? Float32Array.from(p, Math.log) : new Float32Array(size).fill(0.1);
-    return [`param/${spec.name}`, { shape: spec.shape, values: spec.name === 'output.W_q' ? new Float32Array(size) : values }];
-  }));
-  writeCheckpoint(checkpointPath(dir), { shape, run: 'fixed' }, tensors);
-}
-
 t.test('sample() greedy: keeps the prefix and always picks the most likely token', async (t) => {
   const dir = scratch(t);
   fixedModel(dir, [0.05, 0.1, 0.2, 0.5, 0.15]);
   const result = await sample(dir, { prefix: 'ab a', length: 10, backend: 'cpu' });
-  t.match(result, { text: 'ab a' + 'b'.repeat(10), strategy: 'greedy', run: 'fixed', unknown: [], finished: false });
+  t.match(result, { text: 'ab a' + 'b'.repeat(10), strategy: 'greedy', run: 'fixed', unknown: [], finished: false, endOfText: false });
 });
 
 t.test('sample() with temperature T draws from softmax(logits / T), reproducibly from the seed', async (t) => {
@@ -52,7 +34,7 @@ t.test('sample() with temperature T draws from softmax(logits / T), reproducibly
   const p = [0.05, 0.1, 0.2, 0.5, 0.15];
   fixedModel(dir, p);
   for (const temperature of [1, 0.5, 2]) {
-    const { text, strategy } = await sample(dir, { prefix: 'a', length: 4000, temperature, seed: 9, backend: 'cpu' });
+    const { text, strategy } = await sample(dir, { prefix: 'a', length: 4000, temperature, seed: 9, allowUnk: true, backend: 'cpu' });
     t.equal(strategy, `temperature ${temperature}, seed 9`);
     const generated = text.slice(1);
     const weights = p.map((x) => x ** (1 / temperature));
@@ -75,7 +57,7 @@ t.test('sample() with temperature T draws from softmax(logits / T), reproducibly
 
 t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the prefix, then argmax)', { skip: corpusSkip }, async (t) => {
   const dir = scratch(t);
-  const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20 });
+  const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20, prefix: 'time traveller' });
   await runStages(config); // through the sample stage
   const saved = readCheckpoint<{ shape: ModelShape }>(checkpointPath(config.out))!;
   const params = Object.fromEntries(Object.entries(saved.tensors).filter(([n]) => n.startsWith('param/')).map(([n, s]) => [n.slice(6), tf.tensor(s.values, s.shape)]));

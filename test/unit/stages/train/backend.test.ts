@@ -32,7 +32,13 @@ t.test('backend() refuses a forced native backend that is not installed, and aut
   await t.rejects(backend('tensorflow'), { name: 'LmpipeError', code: 'USAGE', message: /Expected `--backend tensorflow` to load, got: @tensorflow\/tfjs-node is not installed/ });
   const auto = await backend('auto');
   t.equal(auto.name, 'wasm');
-  t.match(auto.skipped, [/^tensorflow-gpu: .*not installed/, /^tensorflow: .*not installed/]);
+  // webgpu: skipped for a software adapter (CI's llvmpipe), no adapter at all, or no Dawn package.
+  t.match(auto.skipped, [/^tensorflow-gpu: .*not installed/, /^webgpu: (a software adapter|no WebGPU adapter|webgpu is not installed)/, /^tensorflow: .*not installed/]);
+});
+
+t.test('backend("auto", { prefer }) tries the backend a checkpoint was written on first', async (t) => {
+  t.match(await backend('auto', { prefer: 'cpu' }), { name: 'cpu', skipped: [] });
+  t.equal((await backend('auto', { prefer: 'no-such-backend' })).name, (await backend('auto')).name, 'an unknown name changes nothing');
 });
 
 t.test('wasm: the scatterND gradient of the row gather sums repeated ids like one-hotᵀ · dY on cpu', async (t) => {

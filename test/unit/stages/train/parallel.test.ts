@@ -3,7 +3,7 @@ import { backend } from '../../../../stages/train/backend.ts';
 import { DEFAULTS, type Config } from '../../../../pipeline/config.ts';
 import { Rng } from '../../../../lib/rng.ts';
 import { batches } from '../../../../stages/train/batches.ts';
-import { trainStepper, truncationWeights } from '../../../../stages/train/train.ts';
+import { trainStepper } from '../../../../stages/train/train.ts';
 import { disposeTraining, startTraining, trainSettings, trainWorkerCount } from '../../../../stages/train/state.ts';
 import { splitRows } from '../../../../stages/train/_parallel.ts';
 
@@ -25,8 +25,9 @@ async function run(settings: Partial<Config>, workers: number, epochs = 1) {
   try {
     for (let e = 0; e < epochs; e++) {
       for (const batch of sampler.epoch(s.sampler)) {
-        const xi = truncationWeights(batch.steps, config, s.truncation);
-        losses.push(await stepper.step(batch, xi, batch.index === 0 || !sampler.carriesState));
+        const loss = await stepper.step(batch, batch.index === 0 || !sampler.carriesState);
+        losses.push(loss.dataSync()[0]);
+        loss.dispose();
       }
       s.sampler = sampler.nextEpoch(s.sampler);
     }
