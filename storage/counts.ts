@@ -1,5 +1,6 @@
 /**
- * Storage for the count stage: the `tokens` dictionary and the `ngram1..5` tables. Counts arrive in
+ * Storage for the count stage: the `tokens` dictionary, the `ngram1..5` tables and the sentence
+ * n-gram tables `sentence2..5` (Kneser-Ney's counts, <s> = -1, </s> = -2). Counts arrive in
  * batches (spills) and merge by UPSERT, so a run can spill as often as its memory budget needs and
  * a resumed run adds to what a killed one committed.
  *
@@ -25,6 +26,8 @@ import { markDone, saveCheckpoint } from './stages.ts';
  * counts[r*countStride + countOffset]. (A hash table's slots hold hash, count and key side by side.)
  */
 export interface NgramRows {
+  /** ngram1..5 (the default) or sentence2..5 (Kneser-Ney's counts). */
+  table?: 'ngram' | 'sentence';
   order: number;
   keys: Int32Array;
   stride: number;
@@ -56,10 +59,10 @@ const ROWS_PER_STATEMENT = 256;
 
 const columns = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
 
-function upsertSql(order: number, rows: number): string {
+function upsertSql(table: string, order: number, rows: number): string {
   const keys = columns(order);
   const tuple = `(${new Array(order + 1).fill('?').join(',')})`;
-  return `INSERT INTO ngram${order} (${keys.join(', ')}, count) VALUES ${new Array(rows).fill(tuple).join(',')}
+  return `INSERT INTO ${table}${order} (${keys.join(', ')}, count) VALUES ${new Array(rows).fill(tuple).join(',')}
     ON CONFLICT (${keys.join(', ')}) DO UPDATE SET count = count + excluded.count`;
 }
 
@@ -72,11 +75,11 @@ export function saveCounts(db: Database, batch: CountBatch, checkpoint: CountChe
   })();
 }
 
-function _upsertRows(db: Database, { order, keys, stride, offset, counts, countStride, countOffset, rows }: NgramRows): void {
+function _upsertRows(db: Database, { table = 'ngram', order, keys, stride, offset, counts, countStride, countOffset, rows }: NgramRows): void {
   if (rows.length === 0) return;
   // Keys sorted ascending insert into the WITHOUT ROWID b-tree about twice as fast as random ones.
   const sorted = _sortRows(keys, stride, offset, order, rows);
-  const many = db.prepare(upsertSql(order, ROWS_PER_STATEMENT));
+  const many = db.prepare(upsertSql(table, order, ROWS_PER_STATEMENT));
   const params = new Array<number>(ROWS_PER_STATEMENT * (order + 1));
   let r = 0;
   for (; r + ROWS_PER_STATEMENT <= sorted.length; r += ROWS_PER_STATEMENT) {
@@ -89,7 +92,7 @@ function _upsertRows(db: Database, { order, keys, stride, offset, counts, countS
     many.run(...params);
   }
   if (r === sorted.length) return;
-  const rest = db.prepare(upsertSql(order, sorted.length - r));
+  const rest = db.prepare(upsertSql(table, order, sorted.length - r));
   const tail: number[] = [];
   for (; r < sorted.length; r++) {
     const row = sorted[r];
@@ -101,17 +104,23 @@ function _upsertRows(db: Database, { order, keys, stride, offset, counts, countS
 
 /**
  * Sorts `rows` by their keys: an LSD counting sort, one stable pass per column (ids are dense, so
- * a column's buckets are its ids). Linear, and each pass reads the keys in a predictable order.
- * Sparse ids (never from the count stage) fall back to a comparison sort.
+ * a column's buckets are its ids; the sentence markers' negative ids get the first buckets).
+ * Linear, and each pass reads the keys in a predictable order. Sparse ids (never from the count
+ * stage) fall back to a comparison sort.
  */
 function _sortRows(keys: Int32Array, stride: number, offset: number, order: number, rows: Int32Array): Int32Array {
   let from = Int32Array.from(rows);
   let to = new Int32Array(rows.length);
   let max = 0;
+  let min = 0;
   for (let i = 0; i < rows.length; i++) {
-    for (let k = 0; k < order; k++) max = Math.max(max, keys[rows[i] * stride + offset + k]);
+    for (let k = 0; k < order; k++) {
+      const id = keys[rows[i] * stride + offset + k];
+      max = Math.max(max, id);
+      min = Math.min(min, id);
+    }
   }
-  if (max > 4 * rows.length + (1 << 16)) {
+  if (max - min > 4 * rows.length + (1 << 16)) {
     return from.sort((a, b) => {
       for (let k = 0; k < order; k++) {
         const difference = keys[a * stride + offset + k] - keys[b * stride + offset + k];
@@ -120,15 +129,15 @@ function _sortRows(keys: Int32Array, stride: number, offset: number, order: numb
       return 0;
     });
   }
-  const starts = new Int32Array(max + 2);
+  const starts = new Int32Array(max - min + 2);
   for (let column = order - 1; column >= 0; column--) {
     const at = offset + column;
     starts.fill(0);
-    for (let i = 0; i < rows.length; i++) starts[keys[rows[i] * stride + at] + 1]++;
-    for (let id = 0; id <= max; id++) starts[id + 1] += starts[id];
+    for (let i = 0; i < rows.length; i++) starts[keys[rows[i] * stride + at] - min + 1]++;
+    for (let bucket = 0; bucket <= max - min; bucket++) starts[bucket + 1] += starts[bucket];
     for (let i = 0; i < from.length; i++) {
       const row = from[i];
-      to[starts[keys[row * stride + at]]++] = row;
+      to[starts[keys[row * stride + at] - min]++] = row;
     }
     [from, to] = [to, from];
   }
@@ -176,6 +185,7 @@ export function clearCounts(db: Database): void {
     for (let n = 1; n <= MAX_ORDER; n++) {
       db.exec(`DROP INDEX IF EXISTS ngram${n}_by_count`);
       db.exec(`DELETE FROM ngram${n}`);
+      if (n >= 2) db.exec(`DELETE FROM sentence${n}`);
     }
     const keys = [...COUNT_META_KEYS];
     for (let n = 1; n <= MAX_ORDER; n++) keys.push(`total_${n}`, `distinct_${n}`);

@@ -16,6 +16,7 @@ import type { Shard } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
 import type { CountBatch, NgramRows } from '../../storage/counts.ts';
 import { NgramTable, ngramHash, tokenHash, UnigramCounts } from './_table.ts';
+import { SentenceMerger } from './_sentences.ts';
 
 /** The merger's resumable state, stored in the count checkpoint. */
 export interface MergeState {
@@ -55,12 +56,15 @@ export class CountMerger {
   private pendingTokens = 0;
   private unigrams = new UnigramCounts();
   private tables: NgramTable[] = [];
+  /** Sentence n-grams (Kneser-Ney's counts), flushed with the rest. */
+  private readonly sentences: SentenceMerger;
 
   constructor(order: number, options: { tokens?: readonly string[]; state?: MergeState } = {}) {
     this.order = order;
     const tokens = options.tokens ?? [];
     tokens.forEach((token) => this.globalId(token, tokenHash(token)));
     this.savedTokens = tokens.length;
+    this.sentences = new SentenceMerger(order);
     this.state = options.state ?? {
       shardsDone: 0, streamBytes: 0, context: [], pendingGap: false,
       totals: new Array(order).fill(0), documents: 0, bytes: 0, invalidUtf8: 0, skippedRecords: 0,
@@ -75,7 +79,7 @@ export class CountMerger {
 
   /** Bytes held by the in-memory tables. */
   get bytes(): number {
-    return this.unigrams.bytes + this.tables.reduce((sum, table) => sum + (table?.bytes ?? 0), 0);
+    return this.unigrams.bytes + this.tables.reduce((sum, table) => sum + (table?.bytes ?? 0), 0) + this.sentences.bytes;
   }
 
   /** Whether merging `counts` could overflow the tables' int32 counts: commit first then. */
@@ -87,6 +91,7 @@ export class CountMerger {
   peakBytes(counts: ShardCounts): number {
     let peak = this.unigrams.peakBytes(this.dictionary.size + counts.firstSeen.length + 1);
     for (let n = 2; n <= this.order; n++) peak += this.tables[n].peakBytes(counts.counts[n - 1].length + n);
+    peak += this.sentences.peakBytes(counts.sentences);
     return peak;
   }
 
@@ -116,6 +121,7 @@ export class CountMerger {
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
     for (let n = 2; n <= this.order; n++) this.addMapped(this.tables[n], counts, map);
+    this.sentences.merge(counts.sentences, map);
     const head = Int32Array.from(counts.head, (id) => map[id]);
     if (shard.continuesDocument) this.addAcrossCut(state.context, gap ? [space] : [], head);
     const pieces = gap ? [Int32Array.of(space), stream] : [stream];
@@ -227,7 +233,7 @@ export class CountMerger {
    * and refilling is cheaper than regrowing.
    */
   flush(save: (batch: CountBatch, state: MergeState) => void): void {
-    const batch: CountBatch = { firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), ngrams: this.rows() };
+    const batch: CountBatch = { firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), ngrams: [...this.rows(), ...this.sentences.rows()] };
     const totals = this.state.totals.map((total, i) => total + (i === 0 ? this.unigrams.total : this.tables[i + 1].total));
     save(batch, { ...this.state, totals });
     this.state.totals = totals;
@@ -235,6 +241,7 @@ export class CountMerger {
     this.pendingTokens = 0;
     this.unigrams.clear();
     for (let n = 2; n <= this.order; n++) this.tables[n].clear();
+    this.sentences.clear();
   }
 
   private rows(): NgramRows[] {
