@@ -148,6 +148,8 @@ export const SETTINGS = {
     doc: 'Write a checkpoint every N optimizer steps (and at each epoch end).' },
   backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
     doc: 'Where tensors run; auto takes the first that loads, in this order (webgpu on a hardware GPU only).' },
+  trainWorkers: { default: 0, check: integer(0, 256),
+    doc: 'Training workers, this thread included: data-parallel replicas (wasm, cpu); 0: one per core for models big enough to gain. Part of the train fingerprint.' },
   // --- sampling ---
   prefix: { default: '', check: string,
     doc: 'Prefix the model is warmed up on before generating; empty: the first tokens of the validation split (The Time Machine: d2l\'s "time traveller").' },
