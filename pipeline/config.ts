@@ -148,7 +148,9 @@ export const SETTINGS = {
     doc: 'Write a checkpoint every N optimizer steps (and at each epoch end).' },
   backend: { default: 'auto' as BackendChoice, check: oneOf(BACKENDS),
     doc: 'Where tensors run; auto takes the first that loads, in this order (webgpu on a hardware GPU only).' },
-  trainWorkers: { default: 0, check: integer(0, 256),
+  // 1 by default: on the 2-core machines measured so far 2 workers were slower (README, Training),
+  // and the worker count changes the summation order, so the default stays machine-independent.
+  trainWorkers: { default: 1, check: integer(0, 256),
     doc: 'Training workers, this thread included: data-parallel replicas (wasm, cpu); 0: one per core for models big enough to gain. Part of the train fingerprint.' },
   // --- sampling ---
   prefix: { default: '', check: string,
