@@ -1,14 +1,21 @@
 """The model of bench/train-bench.ts in PyTorch, timed the same way: full training steps (forward,
-BPTT, clipping by global norm 1, SGD lr 1) on synthetic ids, hidden state carried and detached.
+BPTT, clipping by global norm 1, SGD lr 1, the loss read back) on synthetic ids, hidden state
+carried and detached; each step timed on its own, so that a shared machine's best moments show.
 
-Two variants per setting, on the CPU each with 1 thread and with all threads:
-  scratch  d2l's RNNModelScratch (one-hot inputs, per-step matmuls: the model lmpipe implements)
-  nn       d2l's concise RNNModel (nn.RNN, one fused kernel per window; gru/lstm likewise; cuDNN on CUDA)
-With "device": "cuda" both run on the GPU instead (timed after torch.cuda.synchronize()).
+Variants (request "variants", default scratch and nn), on the CPU each with 1 thread and with all
+cores (torch.set_num_threads); with "device": "cuda" on the GPU instead (timed after
+torch.cuda.synchronize(), which runs every 10 steps: the GPU runs ahead, as lmpipe's trainer lets it):
+  nn         d2l's concise RNNModel: one-hot inputs into nn.RNN (one fused kernel per window; cuDNN on CUDA)
+  embedding  nn.Embedding + nn.RNN: the same arithmetic as one-hot times W_xh, and what a PyTorch
+             user writes for words
+  scratch    d2l's RNNModelScratch (one-hot, per-step matmuls: the model lmpipe implements)
 
   /usr/bin/python3 bench/torch_rnn.py '{"settings": [{"name": "A", "cell": "rnn", "vocabSize": 28,
-      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10, "device": "cpu"}'
-prints {"version": ..., "device": ..., "results": [{...setting, "variant", "threads", "tokensPerSecond"}]}.
+      "hidden": 512, "batch": 32, "steps": 35}], "seconds": 10, "device": "cpu", "variants": ["nn", "embedding"]}'
+prints {"version": ..., "device": ..., "blas": ..., "results": [{...setting, "variant", "threads",
+"tokensPerSecond", ...}]}. On the CPU each step is timed on its own (the loss read back):
+tokensPerSecond is the fastest step's rate, with "medianTokensPerSecond", "cpuMsPerStep" and
+"measuredSteps" beside it; on CUDA it is the mean rate.
 """
 import json
 import os
@@ -51,14 +58,16 @@ def scratch_forward(cell, params, inputs, state, hidden):
 
 
 class Concise(nn.Module):
-    def __init__(self, cell, vocab, hidden):
+    def __init__(self, cell, vocab, hidden, embedding):
         super().__init__()
         self.vocab = vocab
-        self.rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](vocab, hidden)
+        self.embedding = nn.Embedding(vocab, hidden) if embedding else None
+        self.rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](hidden if embedding else vocab, hidden)
         self.linear = nn.Linear(hidden, vocab)
 
     def forward(self, inputs, state):
-        y, state = self.rnn(F.one_hot(inputs.T, self.vocab).float(), state)
+        x = self.embedding(inputs.T) if self.embedding is not None else F.one_hot(inputs.T, self.vocab).float()
+        y, state = self.rnn(x, state)
         return self.linear(y.reshape(-1, y.shape[-1])), state
 
 
@@ -80,7 +89,7 @@ def time_variant(setting, variant, seconds, device):
         forward = lambda s: scratch_forward(cell, params, inputs, s, hidden)
         detach = lambda s: tuple(t.detach() for t in s)
     else:
-        model = Concise(cell, vocab, hidden).to(device)
+        model = Concise(cell, vocab, hidden, variant == "embedding").to(device)
         params = list(model.parameters())
         zeros = torch.zeros(1, batch, hidden, device=device)
         state = (zeros, zeros.clone()) if cell == "lstm" else zeros
@@ -97,19 +106,32 @@ def time_variant(setting, variant, seconds, device):
         with torch.no_grad():
             for p in params:
                 p -= 1.0 * p.grad
+        if device == "cpu":
+            loss.item()
         return detach(state)
 
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     state = step(step(state))
-    sync()
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or count < 3:
+    if device == "cuda":
+        torch.cuda.synchronize()
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds or count < 3:
+            state = step(state)
+            count += 1
+            if count % 10 == 0:
+                torch.cuda.synchronize()
+        torch.cuda.synchronize()
+        return {"tokensPerSecond": count * batch * steps / (time.perf_counter() - started)}
+    times, cpu, started = [], [], time.perf_counter()
+    while time.perf_counter() - started < seconds or len(times) < 3:
+        before, cpu_before = time.perf_counter(), time.process_time()
         state = step(state)
-        count += 1
-        if count % 10 == 0:
-            sync()
-    sync()
-    return count * batch * steps / (time.perf_counter() - started)
+        times.append(time.perf_counter() - before)
+        cpu.append(time.process_time() - cpu_before)
+    times.sort()
+    cpu.sort()
+    tokens = batch * steps
+    return {"tokensPerSecond": tokens / times[0], "medianTokensPerSecond": tokens / times[len(times) // 2],
+            "cpuMsPerStep": 1000 * cpu[len(cpu) // 2], "measuredSteps": len(times)}
 
 
 def main():
@@ -123,11 +145,20 @@ def main():
     for threads in sorted({1, os.cpu_count() or 1}) if device == "cpu" else [torch.get_num_threads()]:
         torch.set_num_threads(threads)
         for setting in request["settings"]:
-            for variant in ("scratch", "nn"):
-                rate = time_variant(setting, variant, request["seconds"], device)
-                results.append({**setting, "variant": variant, "threads": threads, "tokensPerSecond": rate})
+            for variant in request.get("variants", ["scratch", "nn"]):
+                results.append({**setting, "variant": variant, "threads": threads, **time_variant(setting, variant, request["seconds"], device)})
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    print(json.dumps({"version": torch.__version__, "device": name, "results": results}))
+    print(json.dumps({"version": torch.__version__, "device": name, "blas": blas(), "results": results}))
+
+
+def blas():
+    """Which BLAS torch's matmuls reach (Debian's torch links the system libblas.so.3 alternative)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            names = {line.split()[-1] for line in maps if "blas" in line}
+        return ", ".join(sorted(os.path.basename(n) for n in names)) or "unknown"
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

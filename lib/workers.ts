@@ -21,6 +21,8 @@
  *   file and position). A worker that dies (crash, exit, out of memory) is replaced and its shard
  *   retried once; dying twice fails the run with an LmpipeError naming the shard's file and range.
  *   Never a silent partial count.
+ * - startThread() gives one such thread to a caller that keeps state in it (the training replicas),
+ *   and serve() is the worker side of the protocol for every worker module.
  */
 import PQueue from 'p-queue';
 import { LmpipeError, type ErrorCode } from './errors.ts';
@@ -172,6 +174,53 @@ export function serializeError(error: unknown): SerializedError {
   }
   if (error instanceof Error) return { name: error.name, message: error.stack ?? error.message };
   return { name: 'Error', message: String(error) };
+}
+
+/**
+ * One thread of `module` that stays with its caller, for work that keeps state in the thread (the
+ * training replicas of stages/train/_parallel.ts): `run(message)` resolves with the reply. Same
+ * protocol, start-up and death handling as the pool's threads.
+ */
+export type WorkerThread = Thread;
+export const startThread = (module: URL): Promise<WorkerThread> => _startThread(module);
+
+/**
+ * The worker side of the protocol, for both runtimes: answers each message with `{ ok, result }`
+ * (the buffers `transfer(result)` names moved, not copied) or `{ ok: false, error }`, one message
+ * at a time in the order they came.
+ */
+export async function serve<M, R>(handle: (message: M) => R | Promise<R>, transfer: (result: R) => ArrayBuffer[] = () => []): Promise<void> {
+  const port = await _parentPort();
+  let queue = Promise.resolve();
+  port.listen((message) => {
+    queue = queue.then(async () => {
+      try {
+        const result = await handle(message as M);
+        port.post({ ok: true, result }, transfer(result));
+      } catch (error) {
+        port.post({ ok: false, error: serializeError(error) });
+      }
+    });
+  });
+}
+
+async function _parentPort(): Promise<{ post(reply: WorkerReply<unknown>, transfer?: ArrayBuffer[]): void; listen(handle: (message: unknown) => void): void }> {
+  if (isDeno) {
+    const scope = globalThis as unknown as {
+      postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+      onmessage: ((event: MessageEvent) => void) | null;
+    };
+    return {
+      post: (reply, transfer = []) => scope.postMessage(reply, transfer),
+      listen: (handle) => void (scope.onmessage = (event) => handle(event.data)),
+    };
+  }
+  const { parentPort } = await import('node:worker_threads');
+  if (!parentPort) throw new Error('A worker module runs as a worker thread, not as a script');
+  return {
+    post: (reply, transfer = []) => parentPort.postMessage(reply, transfer),
+    listen: (handle) => void parentPort.on('message', handle),
+  };
 }
 
 async function _startThread(module: URL): Promise<Thread> {

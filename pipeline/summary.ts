@@ -13,6 +13,8 @@ export interface SummaryContext {
   report?: string;
   /** Zipf fit of the unigram counts, when computed. */
   zipf?: { alpha: number; r2: number };
+  /** The n-gram vs RNN table (analysis/eval.ts), when computed. */
+  evaluation?: { rows: { model: string; perplexity: number }[] };
 }
 
 export function formatSummary(summary: RunSummary, context: SummaryContext): string {
@@ -36,6 +38,10 @@ export function formatSummary(summary: RunSummary, context: SummaryContext): str
     );
   }
   if (summary.sample) row('sample', JSON.stringify(summary.sample.text));
+  if (context.evaluation) {
+    const shown = context.evaluation.rows.filter((r) => ['laplace-3', 'kn-3', 'kn-5'].includes(r.model) || !/^(laplace|kn)-/.test(r.model));
+    row('eval', `valid ppl ${shown.map((r) => `${r.model} ${ppl(r.perplexity)}`).join(', ')} (same tokens; npm run eval)`);
+  }
   row('database', `${runPaths(config.out).database}  (try: npm run query -- top --n 2 --out ${config.out})`);
   if (context.report) row('report', context.report);
   return lines.join('\n');

@@ -13,6 +13,7 @@ import { makeCorpus } from '../bench/make-corpus.ts';
 import { benchIngest, type Measurement } from '../bench/ingest.ts';
 import { benchScaling, scalingTable } from '../bench/workers.ts';
 import { benchNats, natsTable } from '../bench/nats.ts';
+import { benchTrainWorkers, trainWorkersTable } from '../bench/train-workers.ts';
 import { writeFileAtomic } from '../lib/checkpoint.ts';
 import { flagLines, parseCommandLine, type FlagSpec } from '../pipeline/args.ts';
 import { runMain } from '../pipeline/run-main.ts';
@@ -38,6 +39,9 @@ the pipeline as coordinator plus 2 local NATS workers against --workers 2, alter
 times each (default 3).
 Then the training benchmark (bench/train-bench.ts, about --train-seconds per setting, default 10)
 when it exists: tokens/s of d2l's char setting and a word setting, against PyTorch on CPU if installed.
+Then training on every core (bench/train-workers.ts; not with --backend): settings A and B with 1 and
+2 training workers on wasm, against PyTorch on CPU (nn.RNN and nn.Embedding + nn.RNN, 1 and 2
+threads), in --train-rounds alternating rounds (default 2), fastest and median steps, CPU per step.
 --backend B runs the training benchmark alone, on backend B: on a GPU it adds the GPU-sized setting C
 (LSTM, vocabulary 10,000, hidden 1,024, batch 256) and compares with PyTorch on CUDA; --compare B2
 also times our backend B2 on the same settings (one step at least: wasm takes seconds per C step).
@@ -54,7 +58,8 @@ const FLAGS: Record<string, FlagSpec> = {
   scalingRepeat: { kind: 'integer', min: 1, help: 'Runs of each worker count in the scaling benchmark', default: 3 },
   nats: { kind: 'boolean', help: 'Run the distributed-counting benchmark (needs nats-server)', default: true },
   natsRepeat: { kind: 'integer', min: 1, help: 'Runs of each side in the distributed-counting benchmark', default: 3 },
-  trainSeconds: { kind: 'number', min: 1, value: 'S', help: 'Seconds per training setting', default: 10 },
+  trainSeconds: { kind: 'number', min: 1, value: 'S', help: 'Seconds per training setting (per worker or thread count in the workers benchmark)', default: 10 },
+  trainRounds: { kind: 'integer', min: 1, help: 'Alternating rounds the training-workers benchmark splits its seconds over', default: 2 },
   repeat: { kind: 'integer', min: 1, help: 'Runs of each ingest tool (the fastest counts)', default: 1 },
   timeout: { kind: 'number', min: 1, value: 'S', help: 'Seconds before a run is killed', default: 1800 },
   out: { kind: 'string', value: 'FILE', help: 'Results file (default: bench/results.json at 100 MB, else .cache/bench/)' },
@@ -77,7 +82,7 @@ function parseArgs(argv: string[]) {
     sizeMb, workers, out, help, backend, compare: flags.compare as string | undefined,
     python: flags.python as boolean, training: flags.training as boolean,
     ingest: !backend && (flags.ingest as boolean), scaling: !backend && (flags.scaling as boolean), nats: !backend && (flags.nats as boolean), natsRepeat: flags.natsRepeat as number,
-    scalingRepeat: flags.scalingRepeat as number, trainSeconds: flags.trainSeconds as number, repeat: flags.repeat as number,
+    scalingRepeat: flags.scalingRepeat as number, trainSeconds: flags.trainSeconds as number, trainRounds: flags.trainRounds as number, repeat: flags.repeat as number,
     timeoutS: flags.timeout as number,
   };
 }
@@ -202,6 +207,12 @@ async function main(argv: string[]): Promise<void> {
     const training = await benchTrainingIfPresent({ seconds: args.trainSeconds, backend: args.backend, compare: args.compare });
     results.training = training;
     console.log(`${trainingTable(training)}\n`);
+    if (!args.backend) {
+      log('running the training-workers benchmark (bench/train-workers.ts) ...');
+      const workers = await benchTrainWorkers({ seconds: args.trainSeconds, rounds: args.trainRounds });
+      results.trainingWorkers = workers;
+      console.log(`${trainWorkersTable(workers)}\n`);
+    }
   }
   machine.loadAverageEnd = loadavg()[0];
   writeFileAtomic(args.out, [new TextEncoder().encode(JSON.stringify(results, null, 2) + '\n')]);

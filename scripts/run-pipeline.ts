@@ -21,6 +21,9 @@ import { zipfFit } from '../analysis/zipf-fit.ts';
 import { STAGES } from '../stages/index.ts';
 import { readSummary } from '../storage/summary.ts';
 import { queries } from '../storage/queries.ts';
+import { evaluateAfterTraining, type EvalResult } from '../analysis/eval.ts';
+import type { Database } from '../storage/driver.ts';
+import { describeFailure } from '../lib/errors.ts';
 
 const USAGE = `Usage: npm run pipeline -- [status] [--config lmpipe.json] [flags]
 
@@ -62,15 +65,27 @@ async function main(argv: string[], { signal }: MainContext): Promise<void> {
   const started = Date.now();
   const { db } = await runPipeline(config, { stages: STAGES, reporter, signal });
   try {
+    const evaluation = await _evaluate(config, db);
     const report = existsSync(config.out) ? writeReport(config.out, db) : undefined;
     const summary = readSummary(db);
     const spectrum = queries(db).spectrum(1);
     const fit = spectrum.reduce((ranks, row) => ranks + row.types, 0) >= 2 ? zipfFit(spectrum) : undefined;
     const zipf = fit && fit.r2 !== null ? { alpha: fit.alpha, r2: fit.r2 } : undefined;
     const seconds = (Date.now() - started) / 1000;
-    reporter.summary(formatSummary(summary, { config, seconds, report: report?.html, zipf }), { ...summary, zipf, report: report?.html, seconds });
+    reporter.summary(formatSummary(summary, { config, seconds, report: report?.html, zipf, evaluation }), { ...summary, zipf, evaluation, report: report?.html, seconds });
   } finally {
     db.close();
+  }
+}
+
+/** The n-gram vs RNN table once training is done; a failure is a warning, never the run's failure. */
+async function _evaluate(config: Config, db: Database): Promise<EvalResult | undefined> {
+  if (config.until !== 'train' && config.until !== 'sample') return undefined;
+  try {
+    return await evaluateAfterTraining(config.out, db, { backend: config.backend, log: (line) => config.quiet || process.stderr.write(`eval: ${line}\n`) });
+  } catch (error) {
+    process.stderr.write(`warning: eval: ${describeFailure(error).line}\n`);
+    return undefined;
   }
 }
 

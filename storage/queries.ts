@@ -13,6 +13,8 @@
 import type { Database, Row, Statement } from './driver.ts';
 import { MAX_ORDER } from './schema.ts';
 import { LmpipeError } from '../lib/errors.ts';
+import { loadTokens } from './counts.ts';
+import { sentenceOrder, sentenceRows } from './sentences.ts';
 
 
 /** `types` n-grams occur exactly `count` times: one row of an order's count spectrum. */
@@ -56,6 +58,11 @@ export interface Queries {
   stageState(name: string): string | undefined;
   /** Runs one read-only statement and returns at most `maxRows` rows (0: all). */
   select(sql: string, maxRows: number): SelectResult;
+  /** Every token by id (storage/counts.ts loadTokens). */
+  tokens(): string[];
+  /** Highest order of sentence n-gram counts (Kneser-Ney's input), 0 when none; and its rows (storage/sentences.ts). */
+  sentenceOrder(): number;
+  sentenceRows(n: number): Iterable<{ ids: number[]; count: number }>;
 }
 
 const keys = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
@@ -181,5 +188,10 @@ export function queries(db: Database): Queries {
     return { columns: rows.length > 0 ? Object.keys(rows[0]) : [], rows, truncated };
   }
 
-  return { meta, order, tokenId, ngramCount, totals, top, spectrum, vocab, vocabSize, stageState, select };
+  return {
+    meta, order, tokenId, ngramCount, totals, top, spectrum, vocab, vocabSize, stageState, select,
+    tokens: () => loadTokens(db),
+    sentenceOrder: () => sentenceOrder(db),
+    sentenceRows: (n) => sentenceRows(db, n),
+  };
 }

@@ -4,6 +4,7 @@
  * Queries touch each n-gram table at most three times (existence, count-of-counts, top k), so a
  * 10M-row table costs a few scans, not a load into memory.
  */
+import { loadEvaluations } from './evaluations.ts';
 import type { SpectrumRow } from './queries.ts';
 import type { Database, Row } from './driver.ts';
 import { queries } from './queries.ts';
@@ -41,6 +42,8 @@ export interface ReportData {
   samples: { run: string; prefix: string; strategy: string; text: string; createdAt: string }[];
   meta: { key: string; value: string }[];
   stages: StageRecord[];
+  /** n-gram vs RNN comparisons (npm run eval), the latest first. */
+  evaluations: ReturnType<typeof loadEvaluations>;
 }
 
 export interface GatherOptions {
@@ -73,6 +76,7 @@ export function gatherReportData(db: Database, options: GatherOptions = {}): Rep
       .map((row: Row) => ({ run: row.run, prefix: row.prefix, strategy: row.strategy, text: row.text, createdAt: row.created_at })),
     meta: db.prepare('SELECT key, value FROM meta ORDER BY key').all() as ReportData['meta'],
     stages: listStages(db),
+    evaluations: loadEvaluations(db),
   };
 }
 

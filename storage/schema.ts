@@ -6,7 +6,9 @@
  *   vocab(id INTEGER PRIMARY KEY, token TEXT UNIQUE NOT NULL, count INTEGER NOT NULL)
  *   VIEW ngram_counts(n INTEGER, tokens TEXT, count INTEGER)   -- tokens is a JSON array text
  *   metrics(run, epoch, step, split, loss, perplexity, tokens_per_s)
- * Everything else is internal: n-gram tables key on `tokens.id` (first-occurrence order).
+ * Everything else is internal: n-gram tables key on `tokens.id` (first-occurrence order); the
+ * sentence tables sentence2..5 (Kneser-Ney's counts, stages/count/_sentences.ts) too, with <s> = -1
+ * and </s> = -2.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -16,15 +18,19 @@ export const MAX_ORDER = 5;
 
 const columns = (n: number) => Array.from({ length: n }, (_, i) => `w${i + 1}`);
 
-/** The `ngramN` table's definition (also used for the count stage's per-order files, which must match it). */
-export function ngramTableSql(n: number): string {
+/**
+ * The definition of table `${name}${n}` (ngramN, sentenceN): ids w1..wn and a count, keyed on the
+ * ids. The count stage's per-order files use it too, and must match the run database exactly.
+ */
+export function countTableSql(name: string, n: number): string {
   const keys = columns(n);
-  return `CREATE TABLE ngram${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
+  return `CREATE TABLE ${name}${n} (${keys.map((k) => `${k} INTEGER NOT NULL`).join(', ')}, ` +
     `count INTEGER NOT NULL, PRIMARY KEY (${keys.join(', ')})) WITHOUT ROWID;`;
 }
 
-function ngramTables(): string {
-  return Array.from({ length: MAX_ORDER }, (_, i) => ngramTableSql(i + 1)).join('\n');
+/** Tables `${name}${first}` .. `${name}5`. */
+function countTables(name: string, first: number): string {
+  return Array.from({ length: MAX_ORDER - first + 1 }, (_, i) => countTableSql(name, first + i)).join('\n');
 }
 
 function ngramCountsView(): string {
@@ -50,7 +56,7 @@ const MIGRATIONS: string[] = [
     updated_at TEXT NOT NULL
   ) WITHOUT ROWID;
   CREATE TABLE tokens (id INTEGER PRIMARY KEY, token TEXT NOT NULL UNIQUE);
-  ${ngramTables()}
+  ${countTables('ngram', 1)}
   ${ngramCountsView()}
   CREATE TABLE vocab (id INTEGER PRIMARY KEY, token TEXT UNIQUE NOT NULL, count INTEGER NOT NULL);
   CREATE TABLE runs (
@@ -76,6 +82,22 @@ const MIGRATIONS: string[] = [
     text TEXT NOT NULL,
     created_at TEXT NOT NULL
   );
+  `,
+  // 2: sentence n-gram counts (Kneser-Ney: the n-grams of `<s> w1 .. wk </s>` per line; order 1
+  // is never stored) and the n-gram-vs-RNN evaluations (analysis/eval.ts).
+  `
+  ${countTables('sentence', 2)}
+  CREATE TABLE evaluations (
+    run TEXT NOT NULL,
+    split TEXT NOT NULL,
+    model TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    oov INTEGER NOT NULL,
+    perplexity REAL NOT NULL,
+    perplexity_with_oov REAL NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run, split, model)
+  ) WITHOUT ROWID;
   `,
 ];
 

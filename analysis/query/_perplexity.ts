@@ -11,6 +11,8 @@ import { ngramModel, type ModelCounts, type PerplexityResult } from '../ngram-mo
 import { LmpipeError } from '../../lib/errors.ts';
 import type { TokenizerName } from '../../pipeline/types.ts';
 import type { Queries } from '../../storage/queries.ts';
+import { sentencesOf } from '../../stages/count/index.ts';
+import { knPerplexityScorer, type KnModel, type KnPerplexity } from '../kn/index.ts';
 
 export interface HeldOutOptions {
   order: number;
@@ -43,7 +45,7 @@ export function modelCounts(q: Queries): ModelCounts {
   };
 }
 
-function runTokenizer(q: Queries): { tokenizer: TokenizerName; lowercase: boolean; jsonField: string } {
+export function runTokenizer(q: Queries): { tokenizer: TokenizerName; lowercase: boolean; jsonField: string } {
   const tokenizer = q.meta('tokenizer');
   if (!tokenizer || !(TOKENIZERS as readonly string[]).includes(tokenizer)) {
     throw new LmpipeError('STATE', `Expected the database to record its tokenizer (meta key \`tokenizer\`), got \`${tokenizer ?? 'nothing'}\`; rerun the count stage`);
@@ -66,6 +68,25 @@ export async function heldOutPerplexity(q: Queries, file: string, options: HeldO
       return runIds[local];
     });
     scorer.add(ids, batch.documentStart);
+  }
+  return { ...scorer.result(), tokenizer, invalidUtf8: report.invalidUtf8 };
+}
+
+export interface HeldOutKnResult extends KnPerplexity {
+  tokenizer: TokenizerName;
+  invalidUtf8: number;
+}
+
+/**
+ * Kneser-Ney perplexity of `file` as KenLM's `query` computes it: each line a sentence (as the
+ * count stage splits and tokenizes them), its words and </s> scored, OOVs as <unk>.
+ */
+export async function heldOutKnPerplexity(q: Queries, file: string, model: KnModel): Promise<HeldOutKnResult> {
+  const { tokenizer, lowercase, jsonField } = runTokenizer(q);
+  const report = { invalidUtf8: 0, skippedRecords: 0 };
+  const scorer = knPerplexityScorer(model);
+  for await (const words of sentencesOf([file], { tokenizer, lowercase, jsonField, report })) {
+    scorer.add(words.map((word) => q.tokenId(word)));
   }
   return { ...scorer.result(), tokenizer, invalidUtf8: report.invalidUtf8 };
 }

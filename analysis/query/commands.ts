@@ -7,7 +7,9 @@ import { formatInteger, formatNumber, keyValues, showNgram, showToken, showValue
 import type { Queries } from '../../storage/queries.ts';
 import { MAX_ORDER } from '../../storage/schema.ts';
 import { ngramModel } from '../ngram-model.ts';
-import { heldOutPerplexity, modelCounts } from './_perplexity.ts';
+import { heldOutKnPerplexity, heldOutPerplexity, modelCounts } from './_perplexity.ts';
+import { arpaChunks, BOS, knKnows, knScore, storedKneserNey, UNK, type KnModel } from '../kn/index.ts';
+import { writeFileAtomic } from '../../lib/checkpoint.ts';
 import { zipfFit } from '../zipf-fit.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 
@@ -34,6 +36,22 @@ const EPS_FLAGS: Record<string, FlagSpec> = Object.fromEntries(
 );
 
 const epsOf = (flags: QueryContext['flags']) => Array.from({ length: MAX_ORDER }, (_, i) => flags[`eps${i + 1}`] as number);
+
+const SMOOTHING_FLAG: FlagSpec = {
+  kind: 'string', value: 'S', default: 'laplace',
+  help: 'laplace (d2l 8.3) or kn (interpolated modified Kneser-Ney, as KenLM lmplz, of the sentence counts)',
+};
+const FALLBACK_FLAG: FlagSpec = { kind: 'boolean', default: false, help: "kn: lmplz's fallback discounts (0.5 1 1.5, with a warning) where the data cannot give them" };
+
+function smoothingOf(flags: QueryContext['flags']): 'laplace' | 'kn' {
+  const smoothing = flags.smoothing as string;
+  if (smoothing !== 'laplace' && smoothing !== 'kn') throw new TypeError(`Expected \`--smoothing\` to be laplace or kn, got \`${smoothing}\``);
+  return smoothing;
+}
+
+function knModel(q: Queries, order: number, flags: QueryContext['flags']): KnModel {
+  return storedKneserNey(q, { order, discountFallback: flags['discount-fallback'] === true, warn: (line) => process.stderr.write(`warning: ${line}\n`) });
+}
 
 /** The counted order; 0 means the count stage has written nothing yet. */
 function countedOrder(q: Queries): number {
@@ -112,16 +130,23 @@ const prob: QueryCommand = {
   name: 'prob',
   usage: 'prob <token> [--given <tokens...>]',
   summary: 'Maximum-likelihood and Laplace-smoothed P(token | given) (d2l 8.3)',
-  flags: { given: { kind: 'list', help: 'The history, oldest token first', default: [] }, ...EPS_FLAGS },
+  flags: {
+    given: { kind: 'list', help: 'The history, oldest token first', default: [] },
+    smoothing: SMOOTHING_FLAG, 'discount-fallback': FALLBACK_FLAG, ...EPS_FLAGS,
+  },
   positionals: { min: 1, max: 1, name: 'a token' },
   notes: [
     'Example: npm run query -- prob time --given the --eps2 0.5',
     'P(x) = (n(x) + ε1/m) / (n + ε1); P(w|h) = (n(h,w) + εk·P(w|h minus its first token)) / (n(h) + εk), k = |h|+1;',
     'n = tokens, m = distinct tokens. An unseen history backs off to the shorter one.',
+    '--smoothing kn: the Kneser-Ney model of the highest counted order, as KenLM scores a word',
+    '(the longest n-gram in the model, times the backoffs of the longer histories); no --given means',
+    'the null context, --given "<s>" the start of a sentence. Unknown tokens are <unk>.',
   ],
   run({ q, positionals, flags }) {
     const [token] = positionals;
     const given = flags.given as string[];
+    if (smoothingOf(flags) === 'kn') return knProb(q, token, given, flags);
     const order = countedOrder(q);
     if (given.length > order - 1) {
       throw new RangeError(`Expected at most ${order - 1} tokens after \`--given\` (this run counted up to order ${order}), got ${given.length}`);
@@ -145,6 +170,63 @@ const prob: QueryCommand = {
       ...(unknown.length ? [`unknown: ${unknown.map(showToken).join(', ')}`] : []),
     ].join('\n');
     const json = { token, given, tokens: counts.tokens, types: counts.types, eps: eps.slice(0, given.length + 1), mle: last.mle, smoothed: last.smoothed, levels, unknown };
+    return { json, text };
+  },
+};
+
+function knProb(q: Queries, token: string, given: string[], flags: QueryContext['flags']): QueryAnswer {
+  const order = Math.max(2, q.sentenceOrder());
+  if (given.length > order - 1) {
+    throw new RangeError(`Expected at most ${order - 1} tokens after \`--given\` (the sentence counts go up to order ${order}), got ${given.length}`);
+  }
+  const model = knModel(q, order, flags);
+  const idOf = (word: string) => {
+    if (word === '<s>') return BOS;
+    const id = q.tokenId(word);
+    return knKnows(model, id) ? id : UNK;
+  };
+  const { logProb, ngramLength } = knScore(model, given.map(idOf), idOf(token));
+  const unknown = [token, ...given].filter((word) => word !== '<s>' && idOf(word) === UNK);
+  const label = `P(${showToken(token)}${given.length ? ' | ' + showNgram(given) : ''})`;
+  const text = keyValues([
+    ['model', `interpolated modified Kneser-Ney, order ${order} (as KenLM lmplz)`],
+    ['estimate', label],
+    ['n-gram found', `${ngramLength}-gram${ngramLength < given.length + 1 ? ' (backed off)' : ''}`],
+    ['log10 P', formatNumber(logProb)],
+    ['P', formatNumber(10 ** logProb)],
+    ...(unknown.length ? [['unknown (<unk>)', unknown.map(showToken).join(', ')] as [string, string]] : []),
+  ]);
+  return { json: { token, given, smoothing: 'kn', order, log10Prob: logProb, prob: 10 ** logProb, ngramLength, unknown }, text };
+}
+
+const arpa: QueryCommand = {
+  name: 'arpa',
+  usage: 'arpa [--order N] [--file PATH]',
+  summary: 'Interpolated modified Kneser-Ney of the sentence counts, as KenLM lmplz writes it (ARPA)',
+  flags: {
+    order: { kind: 'integer', min: 2, help: 'Model order, 2 to 5 [default: the counted order]' },
+    file: { kind: 'string', value: 'PATH', help: 'Write the model here (temp file + rename) instead of to stdout' },
+    'discount-fallback': FALLBACK_FLAG,
+  },
+  positionals: { min: 0, max: 0, name: 'nothing' },
+  notes: [
+    'Example: npm run -s query -- arpa --order 3 --out runs/tm > tm3.arpa',
+    'Sentences are the lines of the input (<s> ... </s>), as lmplz reads its text; the same',
+    'n-grams, adjusted counts, discounts (Chen & Goodman eq. 26) and log10 values as lmplz, no pruning.',
+  ],
+  run({ q, flags }) {
+    const order = (flags.order as number | undefined) ?? Math.max(2, q.sentenceOrder());
+    if (order > MAX_ORDER) throw new RangeError(`Expected \`--order\` to be an integer from 2 to ${MAX_ORDER}, got \`${order}\``);
+    const model = knModel(q, order, flags);
+    const tokens = q.tokens();
+    const chunks = [...arpaChunks(model, (id) => tokens[id])];
+    const ngrams = model.grams.map((grams) => grams.size);
+    const json = { order, ngrams, discounts: model.discounts, file: flags.file ?? null };
+    const file = flags.file as string | undefined;
+    if (file === undefined) return { json: { ...json, arpa: chunks.join('') }, text: chunks.join('').replace(/\n$/, '') };
+    const encoder = new TextEncoder();
+    writeFileAtomic(file, chunks.map((chunk) => encoder.encode(chunk)));
+    const text = `${file}: order ${order}, ${ngrams.map((count, i) => `${formatInteger(count)} ${i + 1}-grams`).join(', ')}`;
     return { json, text };
   },
 };
@@ -180,16 +262,22 @@ const perplexity: QueryCommand = {
   name: 'perplexity',
   usage: 'perplexity <file> [--n N]',
   summary: 'Perplexity of the smoothed N-gram model on held-out text',
-  flags: { n: { kind: 'integer', min: 1, default: 3, help: 'Model order (at most the counted order)' }, ...EPS_FLAGS },
+  flags: {
+    n: { kind: 'integer', min: 1, default: 3, help: 'Model order (at most the counted order)' },
+    smoothing: SMOOTHING_FLAG, 'discount-fallback': FALLBACK_FLAG, ...EPS_FLAGS,
+  },
   positionals: { min: 1, max: 1, name: 'a file (or - for standard input)' },
   notes: [
     'Example: npm run query -- perplexity ../shared/corpora/wikitext-2/valid.txt --n 2',
     "The input is read and tokenized as the run's corpus was (text, .gz, JSON with the run's --json-field);",
     'histories never reach before a document start. Tokens never counted (OOV) are not scored (as',
     "SRILM's ppl) but count in the histories they are in, which then back off past them.",
+    "--smoothing kn scores as KenLM's query: each line a sentence, its words and </s>, OOVs as <unk>;",
+    'it prints the perplexity including and excluding OOVs.',
   ],
   async run({ q, positionals, flags }) {
     const n = flags.n as number;
+    if (smoothingOf(flags) === 'kn') return knPerplexity(q, positionals[0], n, flags);
     checkN(q, n);
     const [file] = positionals;
     const result = await heldOutPerplexity(q, file, { order: n, eps: epsOf(flags) });
@@ -202,6 +290,18 @@ const perplexity: QueryCommand = {
     return { json: { file, n, ...result }, text: keyValues(pairs) };
   },
 };
+
+async function knPerplexity(q: Queries, file: string, n: number, flags: QueryContext['flags']): Promise<QueryAnswer> {
+  if (n < 2 || n > MAX_ORDER) throw new RangeError(`Expected \`--n\` to be from 2 to ${MAX_ORDER} with --smoothing kn, got \`${n}\``);
+  const result = await heldOutKnPerplexity(q, file, knModel(q, n, flags));
+  const pairs: [string, string][] = [
+    ['file', file], ['model', `Kneser-Ney order ${n}`], ['tokenizer', result.tokenizer], ['sentences', formatInteger(result.sentences)],
+    ['tokens', `${formatInteger(result.tokens)} (words and </s>)`], ['oov', formatInteger(result.oovs)],
+    ['perplexity including OOVs', formatNumber(result.includingOovs)], ['perplexity excluding OOVs', formatNumber(result.excludingOovs)],
+  ];
+  if (result.invalidUtf8 > 0) pairs.push(['invalid UTF-8', `${formatInteger(result.invalidUtf8)} sequences replaced with U+FFFD`]);
+  return { json: { file, n, smoothing: 'kn', ...result }, text: keyValues(pairs) };
+}
 
 /** SQL values as JSON: integers past 2^53 as strings (exact), blobs as hex. */
 function jsonValue(value: unknown): unknown {
@@ -234,4 +334,4 @@ const sql: QueryCommand = {
   },
 };
 
-export const QUERY_COMMANDS: readonly QueryCommand[] = [top, count, vocab, prob, zipf, perplexity, sql];
+export const QUERY_COMMANDS: readonly QueryCommand[] = [top, count, vocab, prob, zipf, perplexity, arpa, sql];

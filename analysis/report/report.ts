@@ -12,6 +12,7 @@ import { escapeXml as esc, svgChart, type ChartSeries } from './_svg.ts';
 import { gatherReportData, type ReportData } from '../../storage/report-data.ts';
 import { countsAtRanks, logSpacedRanks } from './_ranks.ts';
 import { zipfFit, type ZipfFit } from '../zipf-fit.ts';
+import { EVAL_UNITS } from '../../storage/evaluations.ts';
 import { runPaths } from '../../storage/run-paths.ts';
 
 const ORDER_NAMES = ['unigrams', 'bigrams', 'trigrams'];
@@ -91,7 +92,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}.tops{display:f
 code.tok{background:#f3f3f3;border-radius:3px;padding:0 .25em;margin-right:.15em}
 pre{background:#f7f7f7;padding:.7em;overflow:auto;max-height:26em}.missing{color:#888;font-style:italic}
 table.meta{table-layout:fixed;width:100%}table.meta td:first-child{width:12em}table.meta code{overflow-wrap:anywhere}
-svg{max-width:100%;height:auto}.vocab{line-height:2}.entry{white-space:nowrap;margin-right:.6em}sub{color:#888}blockquote{margin:.4em 0;padding:.3em .8em;border-left:3px solid #ccc;white-space:pre-wrap}
+svg{max-width:100%;height:auto}.side{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}.side>svg{flex:1 1 560px}.side>div{flex:0 1 22em}caption{text-align:left;font-weight:bold}.vocab{line-height:2}.entry{white-space:nowrap;margin-right:.6em}sub{color:#888}blockquote{margin:.4em 0;padding:.3em .8em;border-left:3px solid #ccc;white-space:pre-wrap}
 `;
 
 function _page(dir: string, data: ReportData, zipf: { svg: string; fit: ZipfFit | undefined }, training: string): string {
@@ -104,7 +105,7 @@ function _page(dir: string, data: ReportData, zipf: { svg: string; fit: ZipfFit 
     '<h2 id="corpus">Corpus: Zipf plot</h2>', data.profiles.length > 0 ? zipf.svg : '', _orderTable(data),
     '<h2 id="top">Top n-grams</h2>', _topTables(data),
     '<h2 id="vocab">Vocabulary</h2>', _vocab(data),
-    '<h2 id="training">Training</h2>', data.training ? training : '', _epochTable(data),
+    '<h2 id="training">Training</h2>', `<div class="side">${data.training ? training : ''}${_evaluations(data)}</div>`, _epochTable(data),
     '<h2 id="samples">Samples</h2>', _samples(data),
     '<h2 id="settings">Settings</h2>', _settings(data),
     '</body></html>',
@@ -159,6 +160,19 @@ function _epochTable(data: ReportData): string {
     (e) => `<tr><td class="num">${e.epoch}</td><td class="num">${cell(e.train?.perplexity, 3)}</td><td class="num">${cell(e.valid?.perplexity, 3)}</td><td class="num">${e.train?.tokensPerS ? _num(Math.round(e.train.tokensPerS)) : ''}</td></tr>`,
   );
   return `<details><summary>${data.training.epochs.length} epochs of run <code>${esc(data.training.run)}</code></summary><table><tr><th class="num">epoch</th><th class="num">train ppl</th><th class="num">valid ppl</th><th class="num">tokens/s</th></tr>${rows.join('')}</table></details>`;
+}
+
+/** The n-gram vs RNN table (npm run eval): the latest comparison of each split. */
+function _evaluations(data: ReportData): string {
+  if (data.evaluations.length === 0) return `<div>${_missing('n-gram vs RNN (npm run eval)')}</div>`;
+  const splits = new Set<string>();
+  const tables = data.evaluations.filter((e) => !splits.has(e.split) && splits.add(e.split)).map((e) => {
+    const rows = e.rows.map((r) => `<tr><td>${esc(r.model)}</td><td class="num">${r.perplexity.toFixed(2)}</td><td class="num">${r.perplexityWithOov.toFixed(2)}</td></tr>`);
+    const first = e.rows[0];
+    const caption = `${e.split === 'valid' ? 'validation split' : esc(e.split)}: ${_num(first?.tokens ?? 0)} tokens, ${_num(first?.oov ?? 0)} OOV`;
+    return `<table id="eval-${esc(e.split === 'valid' ? 'valid' : 'test')}"><caption>n-gram vs RNN, ${caption}</caption><tr><th>model</th><th class="num">perplexity</th><th class="num">with OOV</th></tr>${rows.join('')}</table>`;
+  });
+  return `<div>${tables.join('')}<p class="missing">${esc(EVAL_UNITS)}</p></div>`;
 }
 
 function _samples(data: ReportData): string {

@@ -13,12 +13,16 @@ import { buildOrder, type BuildJob } from './_write.ts';
 type PhaseMessage = { shard: ReduceJob | BuildJob; options: { job: 'reduce' | 'build' }; recycle?: ArrayBuffer[] };
 export type PoolMessage = CountJob | PhaseMessage;
 
-/** Runs one job; returns its result and the buffers to transfer (not copy) with it. */
-export async function runJob(message: PoolMessage): Promise<{ result: unknown; transfer: ArrayBuffer[] }> {
+/** Runs one job. */
+export async function runJob(message: PoolMessage): Promise<unknown> {
   if ('job' in message.options) {
     const { shard, options } = message as PhaseMessage;
-    return { result: options.job === 'reduce' ? reducePartition(shard as ReduceJob) : buildOrder(shard as BuildJob), transfer: [] };
+    return options.job === 'reduce' ? reducePartition(shard as ReduceJob) : buildOrder(shard as BuildJob);
   }
-  const result = await countJob(message as CountJob);
-  return { result, transfer: transferables(result) };
+  return countJob(message as CountJob);
+}
+
+/** The buffers to transfer (not copy) with a job's result: a shard's arrays; the others have none. */
+export function jobTransferables(result: unknown): ArrayBuffer[] {
+  return typeof result === 'object' && result !== null && 'stream' in result ? transferables(result as Parameters<typeof transferables>[0]) : [];
 }

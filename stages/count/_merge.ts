@@ -16,8 +16,9 @@
  */
 import type { Shard } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
-import type { CountBatch } from '../../storage/counts.ts';
+import type { CountBatch, NgramRows } from '../../storage/counts.ts';
 import { ngramHash, tokenHash, UnigramCounts } from './_table.ts';
+import { SentenceMerger } from './_sentences.ts';
 
 /** The merger's resumable state, stored in the count checkpoint. */
 export interface MergeState {
@@ -57,12 +58,15 @@ export class CountMerger {
   private unigrams = new UnigramCounts();
   /** Per order, the buffer the last shard's run rows are in (see runRows). */
   private runBuffers: Int32Array[] = [];
+  /** Sentence n-grams (Kneser-Ney's counts), committed with the unigrams at each checkpoint. */
+  private readonly sentences: SentenceMerger;
 
   constructor(order: number, options: { tokens?: readonly string[]; state?: MergeState } = {}) {
     this.order = order;
     const tokens = options.tokens ?? [];
     tokens.forEach((token) => this.globalId(token, tokenHash(token)));
     this.savedTokens = tokens.length;
+    this.sentences = new SentenceMerger(order);
     this.state = options.state ?? {
       shardsDone: 0, streamBytes: 0, context: [], pendingGap: false,
       totals: new Array(order).fill(0), documents: 0, bytes: 0, invalidUtf8: 0, skippedRecords: 0,
@@ -89,6 +93,11 @@ export class CountMerger {
     this.tokenHashes = new Int32Array(0);
     this.unigrams = new UnigramCounts(16);
     this.runBuffers = [];
+  }
+
+  /** Bytes of counts held until the next flush (the unigram and sentence tables). */
+  get pendingBytes(): number {
+    return this.unigrams.bytes + this.sentences.bytes;
   }
 
   /**
@@ -118,6 +127,7 @@ export class CountMerger {
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
     state.totals[0] += stream.length;
+    this.sentences.merge(counts.sentences, map);
     const head = Int32Array.from(counts.head, (id) => map[id]);
     const across = shard.continuesDocument ? this.addAcrossCut(state.context, gap ? [space] : [], head) : [];
     const run: Int32Array[] = [];
@@ -254,16 +264,17 @@ export class CountMerger {
   }
 
   /**
-   * Hands the tokens and unigram counts merged since the last flush to `save` (saveCounts, with the
-   * state to checkpoint), then empties the unigram table (keeping its size).
+   * Hands the tokens, unigram and sentence counts merged since the last flush to `save` (saveCounts,
+   * with the state to checkpoint), then empties their tables (keeping their size).
    */
   flush(save: (batch: CountBatch, state: MergeState) => void): void {
     const unigrams = this.unigrams;
     const keys = occupied(unigrams.counts, unigrams.size);
-    const counts = Float64Array.from(keys, (id) => unigrams.counts[id]);
-    save({ firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), unigrams: { keys, counts } }, this.state);
+    const rows: NgramRows = { order: 1, keys, stride: 1, offset: 0, counts: Float64Array.from(keys, (id) => unigrams.counts[id]), countStride: 1, countOffset: 0, rows: Int32Array.from(keys, (_, row) => row) };
+    save({ firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), ngrams: [rows, ...this.sentences.rows()] }, this.state);
     this.savedTokens = this.dictionary.size;
     unigrams.clear();
+    this.sentences.clear();
   }
 }
 

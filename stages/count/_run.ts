@@ -169,7 +169,8 @@ async function* _countPhase(
       source.recycle(transferables(counts));
       uncommitted++;
       done += counts.bytes;
-      if (Date.now() - committedAt >= checkpointMs) {
+      // The sentence counts (and unigrams) wait in memory for the commit: a quarter of the budget.
+      if (Date.now() - committedAt >= checkpointMs || merger.pendingBytes > (config.memoryMb * MIB) / 4) {
         commit();
         committedAt = Date.now();
       }
@@ -268,7 +269,7 @@ function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { op
   const threads = options.threads ?? Math.max(1, Math.min(ctx.config.workers, jobs.length));
   return workers<R, J>(jobs, {
     workers: threads, options: options.options, module: options.module ?? WORKER, stage: 'count', signal: ctx.signal, log: ctx.log,
-    recycled: options.recycled, inline: async (job) => (await runJob(job as unknown as PoolMessage)).result,
+    recycled: options.recycled, inline: (job) => runJob(job as unknown as PoolMessage),
   });
 }
 

@@ -15,8 +15,9 @@ import { countNgrams } from './_radix.ts';
 import { tokenHash, UnigramCounts } from './_table.ts';
 import { IdList } from '../ingest/index.ts';
 import { bufferPool } from '../../lib/buffer-pool.ts';
+import { SentenceCounter, SentenceSplitter, sentenceBuffers } from './_sentences.ts';
 
-export type ShardTables = Pick<ShardCounts, 'stream' | 'firstSeen' | 'keys' | 'counts' | 'hashes' | 'head' | 'tail' | 'documents'>;
+export type ShardTables = Pick<ShardCounts, 'stream' | 'firstSeen' | 'keys' | 'counts' | 'hashes' | 'head' | 'tail' | 'documents' | 'sentences'>;
 
 /**
  * Tokens in the last shard this thread counted: the next stream starts that big (a fresh buffer
@@ -121,6 +122,7 @@ export function transferables(counts: ShardTables): ArrayBuffer[] {
   for (const array of [counts.stream, counts.firstSeen, counts.head, counts.tail, ...counts.keys, ...counts.counts, ...counts.hashes]) {
     buffers.add(array.buffer as ArrayBuffer);
   }
+  for (const buffer of sentenceBuffers(counts.sentences)) buffers.add(buffer);
   return [...buffers];
 }
 
@@ -178,15 +180,24 @@ export async function countShard(shard: Shard, options: ShardOptions & { signal?
   const interner = local.interner;
   const tokenizer = createTokenizer({ tokenizer: options.tokenizer, lowercase: options.lowercase, interner });
   const counter = new ShardCounter(options.order);
+  // The same pass also counts the sentence n-grams (Kneser-Ney's input; _sentences.ts).
+  const sentences = options.order >= 2 ? new SentenceCounter(options.order) : undefined;
+  const splitter = sentences && new SentenceSplitter({ tokenizer: options.tokenizer, lowercase: options.lowercase, interner });
+  const addSentence = (ids: Int32Array) => sentences!.push(ids);
   let open = false;
   for await (const chunk of read([shard], { jsonField: options.jsonField, report, signal: options.signal })) {
-    if (chunk.documentStart && open) counter.push({ ids: tokenizer.end(), documentStart: false });
+    if (chunk.documentStart && open) {
+      counter.push({ ids: tokenizer.end(), documentStart: false });
+      splitter?.end(addSentence);
+    }
     counter.push({ ids: tokenizer.push(chunk), documentStart: chunk.documentStart });
+    splitter?.push(chunk, addSentence);
     open = chunk.documentEnd !== true;
   }
   // end() clears the flag; shards are cut at line ends, so no token is held across a cut.
   const trailingGap = tokenizer.trailingGap;
   if (open) counter.push({ ids: tokenizer.end(), documentStart: false });
+  splitter?.end(addSentence);
   // Only the tokens this thread has not sent yet travel; the hashes of all of them count n-grams.
   const firstToken = local.sent;
   const tokens = interner.tokensFrom(firstToken);
@@ -205,6 +216,7 @@ export async function countShard(shard: Shard, options: ShardOptions & { signal?
     tokens,
     tokenHashes: local.hashes.slice(firstToken, interner.size),
     ...counter.finish(local.hashes.subarray(0, interner.size)),
+    sentences: sentences?.finish(local.hashes.subarray(0, interner.size)),
     leadingGap: tokenizer.leadingGap,
     trailingGap,
     bytes: shard.format === 'stdin' ? report.stdinBytes ?? 0 : shard.end - shard.start,

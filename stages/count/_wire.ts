@@ -2,6 +2,7 @@
  * Count's wire format: what a shard job returns (from a worker thread, or from any process that
  * runs the job) and the merger consumes in shard order. Buffers travel transferred, not copied.
  */
+import type { SentenceTables } from './_sentences.ts';
 
 /** Everything a worker returns for one shard; the main thread merges these in `index` order. */
 export interface ShardCounts {
@@ -42,4 +43,6 @@ export interface ShardCounts {
   trailingGap: boolean;
   bytes: number;
   invalidUtf8: number;
+  /** Sentence n-gram counts (orders 2..order) for Kneser-Ney: _sentences.ts. */
+  sentences?: SentenceTables;
 }

@@ -7,3 +7,4 @@ export { runCount, tokensPath, type ShardSource } from './_run.ts';
 export { countJob, countShard, transferables, type CountJob, type ShardOptions } from './_shard.ts';
 export { ngramHash, tokenHash } from './_table.ts';
 export type { ShardCounts } from './_wire.ts';
+export { SentenceSplitter, sentenceRowHashes, sentencesOf, SENTENCE_END, SENTENCE_START } from './_sentences.ts';

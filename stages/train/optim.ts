@@ -21,7 +21,7 @@ export interface OptimizerState {
   slots: Params;
 }
 
-const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+export const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 
 export function createOptimizer(name: OptimizerName, params: Params): OptimizerState {
   const slots: Params = {};

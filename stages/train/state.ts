@@ -6,6 +6,7 @@
  * on the same backend, reproduces an uninterrupted run bit for bit.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
 import type { Config } from '../../pipeline/config.ts';
 import { readCheckpoint, readCheckpointRecord, writeCheckpoint, type StoredTensor } from '../../lib/checkpoint.ts';
 import { LmpipeError } from '../../lib/errors.ts';
@@ -21,7 +22,22 @@ export const checkpointPath = (dir: string) => runPaths(dir).trainCheckpoint;
 /** The settings that decide a training's numbers (the train stage's fingerprint). Not the backend. */
 export function trainSettings(config: Config) {
   const { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps } = config;
-  return { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps };
+  return { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps, trainWorkers: trainWorkerCount(config) };
+}
+
+/**
+ * Multiply-adds of one minibatch's recurrence (batch · steps · hidden²) below which a model trains
+ * on one thread when --train-workers is 0 (auto). A heuristic: each replica pays every op's fixed
+ * cost (about 10-20 µs on wasm, some 350 ops a step for one rnn layer), so a model whose step is a
+ * few milliseconds of arithmetic gains little from a second core. d2l's setting is 2^28.
+ */
+const PARALLEL_MIN_WORK = 2 ** 23;
+
+/** --train-workers resolved: 0 (auto) is one per core, at most one per 8 rows, 1 for small models. */
+export function trainWorkerCount(config: Pick<Config, 'trainWorkers' | 'batch' | 'steps' | 'hidden'>): number {
+  if (config.trainWorkers > 0) return Math.min(config.trainWorkers, config.batch);
+  if (config.batch * config.steps * config.hidden ** 2 < PARALLEL_MIN_WORK) return 1;
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(config.batch / 8)));
 }
 
 type TrainSettings = ReturnType<typeof trainSettings>;

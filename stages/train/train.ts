@@ -12,6 +12,9 @@
  * written on where it loads, and resuming on another continues the run (with a warning) rather than
  * training again, at the cost of bit-for-bit equality.
  *
+ * With --train-workers N > 1 each step runs on N data-parallel replicas (_parallel.ts); the worker
+ * count is part of the settings, since it changes the order in which gradients are summed.
+ *
  * The loop never reads a tensor synchronously: a GPU backend (webgpu) can only `await data()`, and
  * each read waits for the GPU to finish everything queued. Step losses stay on the device and are
  * read together (_losses.ts) when there is something to report: a progress event, a checkpoint, an
@@ -19,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { rmSync } from 'node:fs';
-import { backend } from './backend.ts';
+import { backend, type BackendName } from './backend.ts';
 import type { Config } from '../../pipeline/config.ts';
 import type { Rng } from '../../lib/rng.ts';
 import type { Stage, StageContext, StageEvent } from '../../pipeline/types.ts';
@@ -31,8 +34,11 @@ import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, ty
 import { pendingLosses } from './_losses.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
-  checkpointBackend, checkpointPath, disposeTraining, loadTraining, moreEpochs, saveTraining, startTraining, trainSettings, type TrainState,
+  checkpointBackend, checkpointPath, disposeTraining, loadTraining, moreEpochs, saveTraining, startTraining, trainSettings, trainWorkerCount,
+  type TrainState,
 } from './state.ts';
+import { parallelStepper, WORKER_BACKENDS, type Stepper } from './_parallel.ts';
+import { LmpipeError } from '../../lib/errors.ts';
 
 export const trainStage: Stage = {
   name: 'train',
@@ -69,6 +75,7 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   const s = resumed?.state ?? startTraining(config, data, sampler.initialState());
   if (resumed) ctx.log(`resuming at epoch ${s.sampler.epoch + 1}, step ${s.step}`);
   const save = async () => {
+    stepper.sync();
     await saveTraining(checkpointPath(dir), s, { run, config, data, backend: used.name });
     db.transaction(() => {
       saveMetrics(db, run, s.history);
@@ -78,14 +85,14 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   recordRun(db, { run, backend: used.name, config: { ...trainSettings(config), backend: used.detail } });
   db.transaction(() => saveMetrics(db, run, s.history))(); // a run killed between checkpoint and commit
   const losses = pendingLosses(s);
+  const stepper = await trainStepper(s, config, used.name, ctx.log);
   try {
     let lastEvent = 0;
     while (s.sampler.epoch < config.epochs) {
       const epoch = sampler.epoch(s.sampler);
       for (const batch of epoch) {
-        if (batch.index === 0 || !sampler.carriesState) s.hidden = repackageHidden(s.hidden, initHidden(s.shape, batch.batchSize));
         const started = performance.now();
-        losses.add(trainStep(s, batch, config), batch.inputs.length);
+        losses.add(await stepper.step(batch, batch.index === 0 || !sampler.carriesState), batch.inputs.length);
         s.epochSeconds += (performance.now() - started) / 1000;
         s.sampler = { ...s.sampler, cursor: batch.index + 1 };
         s.step++;
@@ -109,6 +116,7 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
         }
       }
       await losses.read();
+      stepper.sync();
       const rows = await finishEpoch(s, encoded.valid, config);
       s.sampler = sampler.nextEpoch(s.sampler);
       await save();
@@ -116,9 +124,35 @@ export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
     }
     db.transaction(() => markDone(db, 'train', fingerprint, { run, step: s.step, epoch: s.sampler.epoch, backend: used.name }))();
   } finally {
+    stepper.close();
     losses.dispose();
     disposeTraining(s);
   }
+}
+
+/** Today's single-thread steps for one worker; data-parallel replicas (_parallel.ts) for more. */
+export async function trainStepper(s: TrainState, config: Config, backendName: BackendName, log: (message: string) => void): Promise<Stepper> {
+  let workers = trainWorkerCount(config);
+  if (workers > 1 && !WORKER_BACKENDS.includes(backendName)) {
+    if (config.trainWorkers > 0) {
+      throw new LmpipeError('USAGE', `Expected \`--train-workers 1\` on the ${backendName} backend (workers run ${WORKER_BACKENDS.join(' and ')}), got \`${workers}\``);
+    }
+    log(`${backendName} trains on one thread (training workers run ${WORKER_BACKENDS.join(' and ')})`);
+    workers = 1;
+  }
+  if (workers > 1) {
+    log(`${workers} training workers (this thread and ${workers - 1} more), ${Math.floor(config.batch / workers)}+ rows of each minibatch apiece`);
+    const xi = (steps: number) => truncationWeights(steps, config, s.truncation);
+    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip, xi });
+  }
+  return {
+    step: (batch, reset) => {
+      if (reset) s.hidden = repackageHidden(s.hidden, initHidden(s.shape, batch.batchSize));
+      return trainStep(s, batch, config);
+    },
+    sync: () => {},
+    close: () => {},
+  };
 }
 
 /** One optimizer step on one minibatch; returns its mean loss, still on the device. */

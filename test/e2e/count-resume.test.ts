@@ -101,6 +101,7 @@ t.test('count and vocab killed with SIGKILL while counting resume to the uninter
   t.equal((await run(inputs, out, 2)).killed, false, 'the last run finishes');
   const db = openRunDatabase(join(out, 'lmpipe.sqlite'), { readonly: true });
   t.equal(loadStage(db, 'vocab')?.state, 'done', 'vocab is done');
+  t.ok(Number(db.prepare('SELECT count(*) AS n FROM sentence3').get()?.n) > 100, 'sentence n-grams (Kneser-Ney) were counted, and survived the kills');
   t.ok(Number(db.prepare('SELECT count(*) AS n FROM vocab').get()?.n) > 3, 'a vocabulary was written');
   db.close();
   t.same(dumpRun(out), dumpRun(reference), 'every file and table (tokens.bin, tokens, n-grams, vocab, stages) equals the uninterrupted run');

@@ -52,7 +52,8 @@ t.test('writeReport() charts render in headless Chromium', { skip }, async (t) =
   const dir = mkdtempSync(join(tmpdir(), 'lmpipe-report-browser-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const words = haveTimeMachine() ? timeMachineWords() : d2lWords('the time traveller said the time machine '.repeat(300));
-  const db = buildFixture(join(dir, 'lmpipe.sqlite'), words, { vocab: true, epochs: 12, samples: ['the time traveller said'] });
+  const evaluations = ['laplace-3', 'kn-3', 'kn-5', 'lstm'].map((model, i) => ({ model, tokens: 999, oov: 12, perplexity: 300 - 50 * i, perplexityWithOov: 320 - 50 * i }));
+  const db = buildFixture(join(dir, 'lmpipe.sqlite'), words, { vocab: true, epochs: 12, samples: ['the time traveller said'], evaluations });
   const { html } = writeReport(dir, db);
   db.close();
   await withPage(t, html, async (page) => {
@@ -69,6 +70,17 @@ t.test('writeReport() charts render in headless Chromium', { skip }, async (t) =
     const training = await page.evaluate<ChartFacts>(inspect('training-chart'));
     t.same(training.series.map((s) => s.tag), ['polyline', 'polyline'], 'train and valid perplexity lines');
     for (const s of training.series) t.ok(s.bboxWidth > 10 && s.bboxHeight > 10 && s.paintedAtFirstPoint, 'a painted training line');
+    const table = await page.evaluate<{ rows: string[][]; box: number[]; chart: number[] } | null>(`(() => {
+      const table = document.getElementById('eval-valid');
+      if (!table) return null;
+      const box = (el) => { const b = el.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+      return { rows: [...table.rows].map((row) => [...row.cells].map((cell) => cell.innerText)), box: box(table), chart: box(document.getElementById('training-chart')) };
+    })()`);
+    t.ok(table, 'the n-gram vs RNN table is in the page');
+    t.same(table!.rows, [['model', 'perplexity', 'with OOV'], ...evaluations.map((e) => [e.model, e.perplexity.toFixed(2), e.perplexityWithOov.toFixed(2)])], 'one row per model, as stored');
+    const [left, top, right, bottom] = table!.box;
+    t.ok(right - left > 100 && bottom - top > 60, `the table has a size on screen (${Math.round(right - left)}×${Math.round(bottom - top)})`);
+    t.ok(left >= table!.chart[2] - 1 && top < table!.chart[3], 'the table stands beside the training curve');
     const scripts = await page.evaluate<number>('document.scripts.length');
     t.equal(scripts, 0, 'the report needs no scripts');
     const resources = await page.evaluate<string[]>("performance.getEntriesByType('resource').map((e) => e.name)");
@@ -90,5 +102,6 @@ t.test('writeReport() without training renders "not run yet" in Chromium', { ski
     const body = await page.evaluate<string>('document.body.innerText');
     t.match(body, /Training: not run yet/, 'the training section says it has not run yet');
     t.match(body, /Samples\s+Sampling: not run yet/, 'the samples section says it has not run yet');
+    t.match(body, /n-gram vs RNN \(npm run eval\): not run yet/, 'the comparison says it has not run yet');
   });
 });

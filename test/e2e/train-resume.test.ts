@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,22 +129,31 @@ t.test('train on webgpu resumes after kill -9 on the backend it started on, matc
   t.comment(`webgpu resume ${exact ? 'matched bit for bit' : 'differed in the last bits'} (${(await backend('webgpu')).detail})`);
 });
 
-t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', { skip: corpusSkip }, async (t) => {
+/**
+ * An uninterrupted run (`reference`) and the same run (`interrupted`, same input file, so the same
+ * fingerprints) aborted from a timer after its n-th mid-epoch checkpoint, as a SIGINT handler would:
+ * the loop must give the event loop a turn.
+ */
+async function abortedRun(t: Test, settings: Partial<Config>, checkpointsBeforeAbort: number) {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-abort-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
-  const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'random', truncate: 3, annealLr: true, checkpointEvery: 5 };
   const text = smallText(3000);
   const reference = tinyConfig(join(base, 'a'), text, settings);
   const interrupted = { ...reference, out: join(base, 'b', 'run') };
   await runStages({ ...reference, until: 'train' });
   await runStages({ ...interrupted, until: 'encode' });
-  // Aborted from a timer, as a SIGINT handler would: the loop must give the event loop a turn.
   const controller = new AbortController();
   let checkpoints = 0;
   const onEvent = (event: { message?: string }) => {
-    if (event.message?.startsWith('checkpoint') && ++checkpoints === 3) setTimeout(() => controller.abort(), 0);
+    if (event.message?.startsWith('checkpoint') && ++checkpoints === checkpointsBeforeAbort) setTimeout(() => controller.abort(), 0);
   };
   await t.rejects(runStages({ ...interrupted, until: 'train' }, { signal: controller.signal, onEvent }), { code: 'INTERRUPTED' });
+  return { base, text, reference, interrupted };
+}
+
+t.test('train stops at a safe point on abort and resumes to the uninterrupted result (cpu, random sampler, SGD)', { skip: corpusSkip }, async (t) => {
+  const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'random', truncate: 3, annealLr: true, checkpointEvery: 5 };
+  const { reference, interrupted } = await abortedRun(t, settings, 3);
   const partial = metricRows(interrupted.out);
   t.equal(partial.stage?.state, 'running', 'stopped before the end');
   await runStages({ ...interrupted, until: 'train' });
@@ -174,4 +184,21 @@ t.test('train refuses a checkpoint of another model shape or vocabulary', { skip
     }
   })();
   t.ok(error instanceof LmpipeError && error.code === 'STATE' && /different vocabulary/.test(error.message), String(error));
+});
+
+t.test('train with 2 workers resumes to the uninterrupted 2-worker run bit for bit; another count trains anew', { skip: corpusSkip }, async (t) => {
+  const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'sequential', checkpointEvery: 4, trainWorkers: 2, optimizer: 'adam', lr: 0.01 };
+  const { base, text, reference, interrupted } = await abortedRun(t, settings, 2);
+  t.equal(metricRows(interrupted.out).stage?.state, 'running', 'stopped mid-epoch, with the replicas\' hidden state in the checkpoint');
+  t.ok(readCheckpoint(checkpointPath(interrupted.out))!.tensors['hidden/0/0'], 'the carried state was saved');
+  await runStages({ ...interrupted, until: 'train' });
+  t.same(metricRows(interrupted.out).rows, metricRows(reference.out).rows, 'losses identical to the uninterrupted run');
+  t.same(checkpointContent(interrupted.out).bytes, checkpointContent(reference.out).bytes, 'weights and Adam slots bit for bit');
+
+  // The worker count is in the fingerprint: with 1 worker the runner trains again from the start,
+  // and ends exactly where a 1-worker run does.
+  const single = tinyConfig(join(base, 'c'), text, { ...settings, trainWorkers: 1 });
+  await runStages({ ...single, until: 'train' });
+  await runStages({ ...interrupted, trainWorkers: 1, until: 'train' });
+  t.same(metricRows(interrupted.out).rows.map((r: any) => r.loss), metricRows(single.out).rows.map((r: any) => r.loss));
 });

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Database } from '../../storage/driver.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
+import { saveEvaluations, type EvaluationRow } from '../../storage/evaluations.ts';
 
 export const TIME_MACHINE = new URL('../../../shared/corpora/timemachine/timemachine.txt', import.meta.url);
 
@@ -29,11 +30,13 @@ export interface FixtureOptions {
   vocab?: boolean;
   epochs?: number;
   samples?: string[];
+  /** Rows of an n-gram vs RNN comparison on the validation split (storage/evaluations.ts). */
+  evaluations?: EvaluationRow[];
 }
 
 /** A database at `path` holding the counts of `tokens` and, as asked, a vocabulary, metrics and samples. */
 export function buildFixture(path: string, tokens: string[], options: FixtureOptions = {}): Database {
-  const { order = 3, vocab = false, epochs = 0, samples = [] } = options;
+  const { order = 3, vocab = false, epochs = 0, samples = [], evaluations = [] } = options;
   const db = openRunDatabase(path);
   const ids = new Map<string, number>();
   for (const t of tokens) if (!ids.has(t)) ids.set(t, ids.size);
@@ -50,6 +53,7 @@ export function buildFixture(path: string, tokens: string[], options: FixtureOpt
     const insertSample = db.prepare("INSERT INTO samples VALUES ('run-1', 'time traveller', 'greedy', ?, '2024-01-01T00:00:00Z')");
     for (const text of samples) insertSample.run(text);
   })();
+  if (evaluations.length > 0) saveEvaluations(db, 'run-1', 'valid', evaluations);
   return db;
 }
 

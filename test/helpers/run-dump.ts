@@ -34,6 +34,7 @@ export const VOLATILE_COLUMNS: Record<string, string[]> = {
   runs: ['started_at'],
   samples: ['created_at'],
   metrics: ['tokens_per_s'],
+  evaluations: ['created_at'],
 };
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');

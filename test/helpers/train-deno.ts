@@ -1,12 +1,16 @@
 /**
- * Three training steps of a tiny GRU on each backend that loads, printed as JSON: run under Deno
- * by test/backend.test.ts (`deno run -A test/helpers/train-deno.ts cpu wasm`) and compared with Node.
+ * Three training steps of a tiny GRU on each backend that loads, and a few steps of a GRU with 2
+ * training workers (`workers`: wasm, worker threads), printed as JSON: run under Deno by
+ * test/unit/stages/train/backend.test.ts (`deno run -A test/helpers/train-deno.ts cpu wasm workers`)
+ * and compared with Node.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backend, type BackendChoice } from '../../stages/train/index.ts';
 import { Rng } from '../../lib/rng.ts';
 import { initHidden, initParams, lossAndGradients, type ModelShape } from '../../stages/train/index.ts';
 import { applyUpdate, clipGradients, createOptimizer } from '../../stages/train/index.ts';
+import { batches, disposeTraining, startTraining, trainStepper } from '../../stages/train/index.ts';
+import { DEFAULTS, type Config } from '../../pipeline/config.ts';
 
 /** Losses of three SGD steps and the sum of the final weights, on the active backend. */
 export function threeSteps(): { losses: number[]; checksum: number } {
@@ -33,10 +37,37 @@ export function threeSteps(): { losses: number[]; checksum: number } {
   return { losses, checksum };
 }
 
+/** Losses of one epoch of a small GRU trained by 2 data-parallel workers (this thread and one more). */
+export async function parallelSteps(backendName: 'cpu' | 'wasm'): Promise<number[]> {
+  const rng = new Rng(9);
+  const corpus = Int32Array.from({ length: 300 }, () => rng.int(0, 9));
+  const config: Config = { ...DEFAULTS, cell: 'gru', hidden: 12, batch: 4, steps: 6, seed: 5, trainWorkers: 2 };
+  const sampler = batches(corpus, { sampler: 'sequential', batchSize: config.batch, steps: config.steps, seed: config.seed });
+  const s = startTraining(config, { vocabSize: 10, vocabHash: '', trainTokens: corpus.length, validTokens: 0 }, sampler.initialState());
+  const stepper = await trainStepper(s, config, backendName, () => {});
+  const losses: number[] = [];
+  try {
+    for (const batch of sampler.epoch(s.sampler)) {
+      const loss = await stepper.step(batch, batch.index === 0);
+      losses.push(loss.dataSync()[0]);
+      loss.dispose();
+    }
+  } finally {
+    stepper.close();
+    disposeTraining(s);
+  }
+  return losses;
+}
+
 if (typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined') {
   const args = (globalThis as unknown as { Deno: { args: string[] } }).Deno.args;
   const results: Record<string, unknown> = {};
   for (const name of args) {
+    if (name === 'workers') {
+      await backend('wasm');
+      results.workers = await parallelSteps('wasm');
+      continue;
+    }
     const info = await backend(name as BackendChoice);
     results[name] = { detail: info.detail, ...threeSteps() };
   }

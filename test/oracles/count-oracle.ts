@@ -58,6 +58,35 @@ export function oracleCounts(documents: string[][], order: number): Map<string, 
   return counts;
 }
 
+/**
+ * Brute force for the sentence counts: each document's lines (split at '\n'; a final '\n' starts
+ * no line) tokenized one by one, wrapped in <s> ... </s>, n-grams of orders 2..order.
+ */
+export function oracleSentenceCounts(documents: string[], tokenize: (line: string) => string[], order: number): Map<string, number> {
+  const sentences = documents.flatMap((text) => {
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    return lines.map((line) => ['<s>', ...tokenize(line), '</s>']);
+  });
+  const counts = oracleCounts(sentences, order);
+  for (const key of counts.keys()) if (key.startsWith('1\t')) counts.delete(key);
+  return counts;
+}
+
+/** The database's sentence n-gram counts, keyed as oracleCounts keys them (<s> and </s> as text). */
+export function databaseSentenceCounts(db: Database): Map<string, number> {
+  const tokens = db.prepare('SELECT token FROM tokens ORDER BY id').all().map((row) => row.token as string);
+  const text = (id: number) => (id === -1 ? '<s>' : id === -2 ? '</s>' : tokens[id]);
+  const counts = new Map<string, number>();
+  for (let n = 2; n <= 5; n++) {
+    const columns = Array.from({ length: n }, (_, i) => `w${i + 1}`);
+    for (const row of db.prepare(`SELECT ${columns.join(', ')}, count FROM sentence${n}`).iterate()) {
+      counts.set(`${n}\t${JSON.stringify(columns.map((column) => text(Number(row[column]))))}`, Number(row.count));
+    }
+  }
+  return counts;
+}
+
 /** The database's n-gram counts through the public view, keyed as oracleCounts keys them. */
 export function databaseCounts(db: Database): Map<string, number> {
   const counts = new Map<string, number>();
@@ -78,7 +107,7 @@ export function streamTokens(dir: string, db: Database): string[] {
 /** Every row of the count and vocab tables, sorted, one line each: equal dumps mean equal results. */
 export function dumpTables(db: Database): string {
   const lines: string[] = [];
-  const tables = ['tokens', 'vocab', 'ngram1', 'ngram2', 'ngram3', 'ngram4', 'ngram5'];
+  const tables = ['tokens', 'vocab', 'ngram1', 'ngram2', 'ngram3', 'ngram4', 'ngram5', 'sentence2', 'sentence3', 'sentence4', 'sentence5'];
   for (const table of tables) {
     for (const row of db.prepare(`SELECT * FROM ${table}`).all()) lines.push(`${table} ${JSON.stringify(Object.values(row))}`);
   }

@@ -6,12 +6,14 @@
  * brings it near 1.7x. The n-gram hashes are not sent: the decoder recomputes them from the tokens'
  * text (the same `ngramHash` the worker used), which costs less than moving them.
  *
- * Format (version 1):
+ * Format (version 2):
  *   "LMPC" | u32 LE header length | header (UTF-8 JSON) | body (varints)
  *   header: { version, run, index, order, tokens: [text of local id 0, 1, ...], documents,
  *             leadingGap, trailingGap, bytes, invalidUtf8, skippedRecords,
- *             lengths: { stream, firstSeen, head, tail, rows: [distinct n-grams per order] } }
- *   body:   stream, firstSeen, head, tail, then per order n: keys (rows * n ids), counts (rows)
+ *             lengths: { stream, firstSeen, head, tail, rows: [distinct n-grams per order],
+ *                        sentenceRows: [distinct sentence n-grams per order 2..order] } }
+ *   body:   stream, firstSeen, head, tail, then per order n: keys (rows * n ids), counts (rows),
+ *           then per sentence order n >= 2 the same, ids shifted by 2 (</s> -2 is 0, <s> -1 is 1)
  * A shard counted for NATS has a dictionary of its own (local ids from 0), so a result stands alone:
  * any worker may produce it, any coordinator run may merge it.
  *
@@ -19,10 +21,12 @@
  * 0, unigram counts that disagree with the stream, or bytes left over all throw, so a garbage result
  * stops the run instead of becoming wrong counts.
  */
-import { ngramHash, tokenHash, type ShardCounts } from '../index.ts';
+import { ngramHash, sentenceRowHashes, tokenHash, type ShardCounts } from '../index.ts';
 
 const MAGIC = 0x43504d4c; // "LMPC" read as u32 LE
-const VERSION = 1;
+const VERSION = 2;
+/** Sentence ids travel shifted by this much: the markers (-1, -2) become small varints. */
+const MARKER_SHIFT = 2;
 
 export type CountResult = ShardCounts & { skippedRecords: number };
 
@@ -38,7 +42,7 @@ interface Header {
   bytes: number;
   invalidUtf8: number;
   skippedRecords: number;
-  lengths: { stream: number; firstSeen: number; head: number; tail: number; rows: number[] };
+  lengths: { stream: number; firstSeen: number; head: number; tail: number; rows: number[]; sentenceRows: number[] };
 }
 
 /** The bytes of one shard's counts (counted with a dictionary of its own: firstToken 0). */
@@ -52,13 +56,16 @@ export function encodeShardCounts(counts: CountResult, run: string): Uint8Array 
     lengths: {
       stream: counts.stream.length, firstSeen: counts.firstSeen.length, head: counts.head.length, tail: counts.tail.length,
       rows: counts.counts.map((values) => values.length),
+      sentenceRows: counts.sentences?.counts.map((values) => values.length) ?? [],
     },
   };
+  const sentenceKeys = (counts.sentences?.keys ?? []).map((keys) => Int32Array.from(keys, (id) => id + MARKER_SHIFT));
+  const sentenceCounts = counts.sentences?.counts ?? [];
   const text = new TextEncoder().encode(JSON.stringify(header));
-  const ids = [counts.stream, counts.firstSeen, counts.head, counts.tail, ...counts.keys];
+  const ids = [counts.stream, counts.firstSeen, counts.head, counts.tail, ...counts.keys, ...sentenceKeys];
   // A u32 varint takes at most 5 bytes; a count below 2^53 at most 8.
   const bound = 8 + text.length + 5 * ids.reduce((sum, array) => sum + array.length, 0) +
-    8 * counts.counts.reduce((sum, values) => sum + values.length, 0);
+    8 * [...counts.counts, ...sentenceCounts].reduce((sum, values) => sum + values.length, 0);
   const out = new Uint8Array(bound);
   const view = new DataView(out.buffer);
   view.setUint32(0, MAGIC, true);
@@ -70,6 +77,10 @@ export function encodeShardCounts(counts: CountResult, run: string): Uint8Array 
     at = writeVarints(out, at, counts.keys[n - 1]);
     at = writeVarints(out, at, counts.counts[n - 1]);
   }
+  sentenceKeys.forEach((keys, i) => {
+    at = writeVarints(out, at, keys);
+    at = writeVarints(out, at, sentenceCounts[i]);
+  });
   return out.subarray(0, at);
 }
 
@@ -95,8 +106,9 @@ export function decodeShardCounts(bytes: Uint8Array, expected: { run: string; in
     throw new RangeError(`Expected run ${run} shard ${index} order ${order}, got run ${header.run} shard ${header.index} order ${header.order}`);
   }
   const { lengths, tokens } = header;
-  if (!Array.isArray(tokens) || !tokens.every((token) => typeof token === 'string') || lengths?.rows?.length !== order) {
-    throw new RangeError('Expected a token list and one row count per order in the header');
+  if (!Array.isArray(tokens) || !tokens.every((token) => typeof token === 'string') || lengths?.rows?.length !== order ||
+    lengths.sentenceRows?.length !== Math.max(0, order - 1)) {
+    throw new RangeError('Expected a token list, one row count per order and one sentence row count per order from 2 in the header');
   }
   const reader = { bytes, at: 8 + headerLength };
   const size = tokens.length;
@@ -114,12 +126,21 @@ export function decodeShardCounts(bytes: Uint8Array, expected: { run: string; in
     counts.push(readCounts(reader, rows, `${n}-gram counts`));
     if (n >= 2) hashes.push(rowHashes(keys[n - 1], n, tokenHashes));
   }
+  const sentences = { keys: [] as Int32Array[], counts: [] as Float64Array[], hashes: [] as Int32Array[] };
+  for (let n = 2; n <= order; n++) {
+    const rows = lengths.sentenceRows[n - 2];
+    const shifted = readIds(reader, rows * n, size + MARKER_SHIFT, `sentence ${n}-gram keys`);
+    sentences.keys.push(shifted.map((id) => id - MARKER_SHIFT));
+    sentences.counts.push(readCounts(reader, rows, `sentence ${n}-gram counts`));
+    sentences.hashes.push(sentenceRowHashes(sentences.keys[n - 2], n, tokenHashes));
+  }
   if (reader.at !== bytes.length) throw new RangeError(`Expected ${reader.at} bytes, got ${bytes.length}`);
   checkUnigrams(stream, firstSeen, keys[0], counts[0], size);
   return {
     index, dictionary: `nats:${run}:${index}`, firstToken: 0, tokens, tokenHashes, stream, firstSeen, keys, counts, hashes, head, tail,
     documents: header.documents, leadingGap: header.leadingGap === true, trailingGap: header.trailingGap === true,
     bytes: header.bytes, invalidUtf8: header.invalidUtf8, skippedRecords: header.skippedRecords,
+    sentences: order >= 2 ? sentences : undefined,
   };
 }
 

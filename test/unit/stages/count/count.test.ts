@@ -79,9 +79,9 @@ t.test('sortByKey orders keys of any size as a comparison sort does; insertNgram
     const stored = ctx.db.prepare(`SELECT ${columns}, count FROM ngram${order}`).all().map((row) => Object.values(row).map(Number));
     t.same(stored, expected.map((key, i) => [...key, i + 1]), 'stored in key order with their counts');
   }
-  const unigrams = { keys: Int32Array.of(0, 2, 5), counts: Float64Array.of(1, 2, 3) };
-  saveCounts(ctx.db, { firstTokenId: 0, tokens: ['a', 'b'], unigrams }, { fingerprint: 'f', record: {} });
-  saveCounts(ctx.db, { firstTokenId: 2, tokens: ['c'], unigrams: { keys: Int32Array.of(2, 7), counts: Float64Array.of(10, 1) } }, { fingerprint: 'f', record: {} });
+  const unigrams = (keys: Int32Array, counts: Float64Array) => [{ order: 1, keys, stride: 1, offset: 0, counts, countStride: 1, countOffset: 0, rows: Int32Array.from(keys, (_, row) => row) }];
+  saveCounts(ctx.db, { firstTokenId: 0, tokens: ['a', 'b'], ngrams: unigrams(Int32Array.of(0, 2, 5), Float64Array.of(1, 2, 3)) }, { fingerprint: 'f', record: {} });
+  saveCounts(ctx.db, { firstTokenId: 2, tokens: ['c'], ngrams: unigrams(Int32Array.of(2, 7), Float64Array.of(10, 1)) }, { fingerprint: 'f', record: {} });
   t.same(ctx.db.prepare('SELECT w1, count FROM ngram1').all().map((row) => [row.w1, row.count]), [[0, 1], [2, 12], [5, 3], [7, 1]]);
   t.same(ctx.db.prepare('SELECT token FROM tokens ORDER BY id').all().map((row) => row.token), ['a', 'b', 'c']);
   ctx.close();

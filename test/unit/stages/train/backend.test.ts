@@ -8,7 +8,7 @@ import { backend } from '../../../../stages/train/backend.ts';
 import { Rng } from '../../../../lib/rng.ts';
 import { initHidden, initParams, lossAndGradients, type ModelShape } from '../../../../stages/train/model.ts';
 import { applyUpdate, clipGradients, createOptimizer } from '../../../../stages/train/optim.ts';
-import { threeSteps } from '../../../helpers/train-deno.ts';
+import { parallelSteps, threeSteps } from '../../../helpers/train-deno.ts';
 
 const installed = (name: string) => {
   try {
@@ -114,9 +114,9 @@ t.test('wasm and cpu compute the same training steps (to float32 rounding)', asy
 });
 
 const DENO = fileURLToPath(new URL('../../../../node_modules/.bin/deno', import.meta.url));
-t.test('under Deno, cpu and wasm load and train exactly as under Node', { skip: !existsSync(DENO) && 'deno is not installed' }, async (t) => {
+t.test('under Deno, cpu and wasm load and train exactly as under Node, with training workers too', { skip: !existsSync(DENO) && 'deno is not installed' }, async (t) => {
   const script = fileURLToPath(new URL('../../../helpers/train-deno.ts', import.meta.url));
-  const run = spawnSync(DENO, ['run', '-A', script, 'cpu', 'wasm'], { encoding: 'utf8', cwd: fileURLToPath(new URL('../../../..', import.meta.url)) });
+  const run = spawnSync(DENO, ['run', '-A', script, 'cpu', 'wasm', 'workers'], { encoding: 'utf8', cwd: fileURLToPath(new URL('../../../..', import.meta.url)) });
   t.equal(run.status, 0, run.stderr.slice(-500));
   const deno = JSON.parse(run.stdout.trim().split('\n').pop()!);
   for (const name of ['cpu', 'wasm'] as const) {
@@ -125,4 +125,8 @@ t.test('under Deno, cpu and wasm load and train exactly as under Node', { skip: 
     t.same(deno[name].losses, node.losses, `${name}: identical losses`);
     t.equal(deno[name].checksum, node.checksum, `${name}: identical weights`);
   }
+  await backend('wasm');
+  const node = await parallelSteps('wasm');
+  t.ok(node.length >= 10, `${node.length} steps`);
+  t.same(deno.workers, node, 'with 2 training workers (web Workers under Deno): identical losses');
 });

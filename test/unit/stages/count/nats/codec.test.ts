@@ -17,6 +17,7 @@ const arrays = (counts: typeof counted) => JSON.stringify({
   stream: [...counts.stream], firstSeen: [...counts.firstSeen], head: [...counts.head], tail: [...counts.tail],
   keys: counts.keys.map((a) => [...a]), counts: counts.counts.map((a) => [...a]), hashes: counts.hashes.map((a) => [...a]),
   tokens: counts.tokens, tokenHashes: [...counts.tokenHashes],
+  sentences: ['keys', 'counts', 'hashes'].map((field) => counts.sentences![field as 'keys'].map((a) => [...a])),
   scalars: [counts.index, counts.documents, counts.leadingGap, counts.trailingGap, counts.bytes, counts.invalidUtf8, counts.skippedRecords],
 });
 
@@ -25,6 +26,7 @@ t.test('decodeShardCounts(encodeShardCounts(x)) gives back the worker\'s arrays,
   const bytes = encodeShardCounts(counted, 'run1');
   const decoded = decodeShardCounts(bytes, { run: 'run1', index: second.index, order: 3 });
   t.equal(arrays(decoded), arrays(counted));
+  t.ok(counted.sentences!.counts[0].length > 10, 'the sentence counts (Kneser-Ney) travel too, their hashes recomputed');
   t.equal(decoded.firstToken, 0);
   // Varints: well under the raw arrays' size.
   const raw = [counted.stream, ...counted.keys, ...counted.counts, ...counted.hashes].reduce((sum, a) => sum + a.byteLength, 0);
