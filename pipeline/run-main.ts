@@ -24,7 +24,7 @@ export interface MainContext {
 export interface MainOptions {
   /** What to print after a clean stop (Ctrl-C at a safe point), e.g. the command that resumes. */
   interrupted?(): string;
-  /** Signals other than Ctrl-C that stop the work at a safe point. */
+  /** The signals that stop the work at a safe point (default: SIGINT and SIGTERM). */
   stopOn?: NodeJS.Signals[];
 }
 
