@@ -67,7 +67,7 @@ export const SETTINGS = {
   out: { default: 'runs/timemachine', check: string,
     doc: 'Run directory: lmpipe.sqlite, tokens.bin, encoded/, checkpoints/, report.html.' },
   tokenizer: { default: 'd2l-char' as TokenizerName, check: oneOf(TOKENIZERS),
-    doc: 'd2l-word | d2l-char (the d2l book\'s exact rules) | word (Unicode words) | char (code points).' },
+    doc: 'd2l-word and d2l-char follow the d2l book\'s exact rules; word: Unicode words; char: code points.' },
   lowercase: { default: false, check: boolean,
     doc: 'word tokenizer: lowercase every token.' },
   skipBinary: { default: false, check: boolean,
