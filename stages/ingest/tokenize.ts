@@ -17,6 +17,7 @@
  * d2l-char ~45-70, word ~45 (ASCII; ~1.4 MB/s on Chinese, where Intl.Segmenter does the work),
  * char ~100.
  */
+import { TOKENIZERS } from '../../pipeline/config.ts';
 import type { TextChunk, TokenBatch, TokenizerName } from '../../pipeline/types.ts';
 import { Interner } from './_interner.ts';
 import type { ChunkTokenizer } from './_id-list.ts';
@@ -43,7 +44,6 @@ export interface TokenizerOptions {
   lowercase?: boolean;
 }
 
-import { TOKENIZERS } from '../../pipeline/config.ts';
 export { TOKENIZERS };
 
 export function createTokenizer(options: TokenizerOptions & { interner: Interner }): Tokenizer {
