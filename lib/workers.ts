@@ -53,7 +53,7 @@ export interface WorkersOptions<O, J extends PoolJob = PoolJob> {
   log?(message: string): void;
   /**
    * Buffers the consumer is done with: each job takes what is here and transfers it to its worker
-   * (as `recycle`) for reuse (pipeline/buffer-pool.ts).
+   * (as `recycle`) for reuse (lib/buffer-pool.ts).
    */
   recycled?: ArrayBuffer[];
   /** Runs a job on the calling thread (see above); it gets the message a thread would. */

@@ -1,6 +1,6 @@
 /**
  * The encode stage: the counted token stream (DIR/tokens.bin, `tokens.id` per token) becomes
- * vocabulary ids split into training and validation data (storage/corpus.ts has the format).
+ * vocabulary ids split into training and validation data (storage/encoded.ts has the format).
  *
  *   ids     = vocab id of each token of tokens.bin (0, <unk>, for tokens outside the vocabulary)
  *   used    = the first --max-tokens of them (0: all), as d2l's load_corpus_time_machine(max_tokens)
@@ -31,7 +31,7 @@ import { runPaths } from '../storage/run-paths.ts';
 export interface EncodeCheckpoint {
   version: 1;
   vocabSize: number;
-  /** storage/corpus.ts vocabHash(): sha256 of the vocab tokens in id order. */
+  /** storage/encoded.ts vocabHash(): sha256 of the vocab tokens in id order. */
   vocabHash: string;
   /** Tokens in tokens.bin, and how many of them were kept (--max-tokens). */
   tokens: number;

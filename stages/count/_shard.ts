@@ -1,7 +1,7 @@
 /**
  * Counts one shard's token batches (local ids): the worker side of the count stage. It keeps the
  * shard's whole token stream and where each document starts; `finish()` counts the orders n >= 2
- * over the whole stream at once (stages/_count-radix.ts), never reaching back past a document start.
+ * over the whole stream at once (stages/count/_radix.ts), never reaching back past a document start.
  *
  * What it cannot count are the n-grams that cross the cut into the previous shard; for those it
  * reports `head` (the first order-1 tokens of the document the shard continues) and `tail` (the last

@@ -6,7 +6,7 @@
  * mismatches by the hash alone, and growing never rehashes). It doubles at 5/8 load.
  *
  * A table picks a slot by the *top* bits of the hash: rows that arrive sorted by hash (a worker's
- * radix buckets, stages/_count-radix.ts) then land in ascending slots, so merging a shard into a
+ * radix buckets, stages/count/_radix.ts) then land in ascending slots, so merging a shard into a
  * table far bigger than the caches walks it forward instead of at random. A table that counts one
  * bucket, whose rows share their top `skip` bits, uses the bits below those (`skip`).
  *

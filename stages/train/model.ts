@@ -1,12 +1,12 @@
 /**
  * The recurrent language model: parameters, initialisation and the loss with its gradients over one
- * BPTT window, for d2l's rnn, gru and lstm cells (stages/_cells.ts) stacked `layers` deep.
+ * BPTT window, for d2l's rnn, gru and lstm cells (stages/train/_cells.ts) stacked `layers` deep.
  *
  * Input is d2l's one-hot X_t times W_xh. For small vocabularies it is exactly that (a matMul, which
  * XNNPACK runs fast); above 512 tokens it is a row gather of W_x, the same numbers without the
  * [batch, vocab] one-hot, whose gradient is a scatterND that sums the rows of repeated ids. (tf.gather's
  * own gradient needs UnsortedSegmentSum, which wasm lacks and cpu runs once per vocabulary entry.)
- * Everything is computed per time step: see stages/_cells.ts.
+ * Everything is computed per time step: see stages/train/_cells.ts.
  *
  *   const params = initParams(shape, new Rng(42).fork('init'));
  *   const { loss, gradients, hidden } = lossAndGradients(params, shape, minibatch, initHidden(shape, 32));
@@ -46,7 +46,7 @@ export interface ParamSpec {
 
 /**
  * The parameters of a model, in order, named as in d2l: for each layer l and each gate g of the cell
- * (stages/_cells.ts), layer{l}.W_x{g} [in, H], layer{l}.W_h{g} [H, H], layer{l}.b_{g} [H]; then
+ * (stages/train/_cells.ts), layer{l}.W_x{g} [in, H], layer{l}.W_h{g} [H, H], layer{l}.b_{g} [H]; then
  * output.W_q [H, vocab] and output.b_q [vocab]. The first layer's input is the one-hot token.
  */
 export function paramSpecs(shape: ModelShape): ParamSpec[] {

@@ -2,7 +2,7 @@
  * Everything a training run is at one moment, and its checkpoint: parameters, optimizer slots, the
  * carried hidden state, the sampler's state, the truncation generator, step, lr, the best validation
  * loss, the current epoch's running sums and every epoch's metrics so far. Saved as ONE file
- * (pipeline/checkpoint.ts), so a resumed run continues with exactly the numbers it stopped with and,
+ * (lib/checkpoint.ts), so a resumed run continues with exactly the numbers it stopped with and,
  * on the same backend, reproduces an uninterrupted run bit for bit.
  */
 import * as tf from '@tensorflow/tfjs-core';
