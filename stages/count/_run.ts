@@ -4,16 +4,16 @@
  *   count:  shards counted in the worker pool, merged in shard order (tokens, unigrams,
  *           tokens.bin), each shard's n-grams written as its sorted run (stages/count/_runfile.ts);
  *   reduce: the hash partitions reduced in the pool, in parallel (stages/count/_reduce.ts);
- *   write:  each order's partitions merged by key into a database file of its own and indexed,
- *           the orders in parallel in the pool (stages/count/_write.ts); each file copied into
- *           lmpipe.sqlite as it comes, in order.
+ *   write:  each table's partitions (ngram2..N, sentence2..N) merged by key into a database file of
+ *           its own and indexed, the tables in parallel in the pool (stages/count/_write.ts); each
+ *           file copied into lmpipe.sqlite as it comes, in order.
  *
  * Every checkpoint is one transaction holding the phase and its cursor. While counting: the new
  * tokens, the unigram counts and the merger's state (shards done, tokens.bin length, context of
  * the open document); tokens.bin and the runs of the shards it covers are written before that
  * commit, and a resume cuts tokens.bin back and deletes the runs past it. While reducing: the
- * partitions done (their files are renamed into place before). While writing: the orders whose
- * files are built, and the last order copied (committed with its rows). So a kill at any instant
+ * partitions done (their files are renamed into place before). While writing: the tables whose
+ * files are built, and how many are copied (committed with their rows). So a kill at any instant
  * loses nothing and counts nothing twice.
  */
 import { closeSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
@@ -28,8 +28,8 @@ import { transferables, type ShardOptions } from './_shard.ts';
 import { runJob, type PoolMessage } from './_jobs.ts';
 import { CountMerger, type MergeState } from './_merge.ts';
 import type { ReduceJob, ReduceResult } from './_reduce.ts';
-import { BUCKETS, pruneRuns, runPath, runsDir, writeRun } from './_runfile.ts';
-import { orderPath, type BuildJob, type BuildResult } from './_write.ts';
+import { BUCKETS, pruneRuns, runPath, runsDir, runTables, tablePath, writeRun } from './_runfile.ts';
+import type { BuildJob, BuildResult } from './_write.ts';
 import { planShards } from '../ingest/index.ts';
 import { runPaths } from '../../storage/run-paths.ts';
 
@@ -50,7 +50,7 @@ export type ShardSource = (shards: Shard[], ctx: StageContext) => { results: Asy
 export type CountPhase = 'count' | 'reduce' | 'write';
 
 interface CountCheckpointRecord extends MergeState {
-  version: 2;
+  version: 3;
   /** Distinct tokens committed (rows of `tokens`): checked on resume. */
   tokens: number;
   phase: CountPhase;
@@ -58,9 +58,9 @@ interface CountCheckpointRecord extends MergeState {
   partitions: number;
   /** Partitions reduced: their part files exist. */
   reduced: number[];
-  /** Orders whose files are built (count-runs/ngram-<n>.sqlite). */
+  /** Tables (indexes into runTables(order)) whose files are built (count-runs/<name>-<n>.sqlite). */
   built: number[];
-  /** Orders up to this one are copied into lmpipe.sqlite. */
+  /** Tables 0..copied-1 are copied into lmpipe.sqlite. */
   copied: number;
 }
 
@@ -87,7 +87,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     rmSync(runs, { recursive: true, force: true });
     return;
   }
-  const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 2 ? saved.checkpoint : undefined;
+  const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 3 ? saved.checkpoint : undefined;
   if (!resume) resetCount(ctx);
   const merger = new CountMerger(config.order, resume ? { tokens: loadTokens(db), state: _stateOf(resume) } : {});
   if (resume && merger.tokenCount !== resume.tokens) {
@@ -96,10 +96,11 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   if (resume && resume.phase !== 'count') merger.release();
   const progress: Pick<CountCheckpointRecord, 'phase' | 'partitions' | 'reduced' | 'built' | 'copied'> = resume
     ? { phase: resume.phase, partitions: resume.partitions, reduced: resume.reduced, built: resume.built, copied: resume.copied }
-    : { phase: 'count', partitions: 0, reduced: [], built: [], copied: 1 };
-  const record = (): CountCheckpointRecord => ({ version: 2, ...merger.state, tokens: merger.tokenCount, ...progress });
+    : { phase: 'count', partitions: 0, reduced: [], built: [], copied: 0 };
+  const record = (): CountCheckpointRecord => ({ version: 3, ...merger.state, tokens: merger.tokenCount, ...progress });
   const save = () => saveCheckpoint(db, 'count', fingerprint, record());
-  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), orders: new Set(progress.built) });
+  const tables = runTables(config.order);
+  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), tables: progress.built.map((t) => tables[t]) });
   // SQLite's page cache counts against the budget too: a quarter of it, at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
   db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, config.memoryMb * 256)))}`);
@@ -129,7 +130,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     if (cacheSize !== undefined) db.exec(`PRAGMA cache_size = ${Number(cacheSize)}`);
   }
   // The finished record says what was counted, not how: partitions and jobs depend on --workers.
-  _finish(ctx, merger, { version: 2, ...merger.state, tokens: merger.tokenCount });
+  _finish(ctx, merger, { version: 3, ...merger.state, tokens: merger.tokenCount });
   rmSync(runs, { recursive: true, force: true });
 }
 
@@ -190,8 +191,8 @@ async function* _countPhase(
 }
 
 /**
- * Builds the orders' files in the pool and copies each into lmpipe.sqlite as soon as it and the
- * orders before it are built. Returns whether every order is copied (false after Ctrl-C).
+ * Builds the tables' files in the pool and copies each into lmpipe.sqlite as soon as it and the
+ * tables before it are built. Returns whether every table is copied (false after Ctrl-C).
  */
 async function* _writePhase(
   ctx: StageContext,
@@ -200,22 +201,22 @@ async function* _writePhase(
   const { config, db, fingerprint, signal } = ctx;
   const { runs, progress, save } = options;
   if (progress.partitions === 0) return true;
-  const orders = Array.from({ length: config.order - 1 }, (_, i) => i + 2);
-  const jobs = orders.filter((n) => n > progress.copied && !progress.built.includes(n))
-    .map((n): BuildJob => ({ index: n, path: runs, partitions: progress.partitions }));
+  const tables = runTables(config.order);
+  const jobs = tables.map((_, t) => t).filter((t) => t >= progress.copied && !progress.built.includes(t))
+    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order }));
   const results = _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule })[Symbol.asyncIterator]();
   try {
-    yield { done: progress.copied - 1, total: orders.length, unit: 'steps', data: { phase: 'write' } };
-    for (const n of orders.filter((order) => order > progress.copied)) {
-      if (!progress.built.includes(n)) {
+    yield { done: progress.copied, total: tables.length, unit: 'steps', data: { phase: 'write' } };
+    for (let t = progress.copied; t < tables.length; t++) {
+      if (!progress.built.includes(t)) {
         const { value } = await results.next();
-        progress.built.push((value as BuildResult).order);
+        progress.built.push((value as BuildResult).table);
         save();
       }
-      copyNgrams(db, orderPath(runs, n), n, { fingerprint, record: { ...options.record(), copied: n } });
-      progress.copied = n;
-      rmSync(orderPath(runs, n), { force: true });
-      yield { done: n - 1, total: orders.length, unit: 'steps', data: { phase: 'write' } };
+      copyNgrams(db, tablePath(runs, tables[t]), tables[t], { fingerprint, record: { ...options.record(), copied: t + 1 } });
+      progress.copied = t + 1;
+      rmSync(tablePath(runs, tables[t]), { force: true });
+      yield { done: t + 1, total: tables.length, unit: 'steps', data: { phase: 'write' } };
       if (signal.aborted) return false;
     }
     return true;
