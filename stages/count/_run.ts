@@ -6,14 +6,14 @@
  *   reduce: the hash partitions reduced in the pool, in parallel (stages/count/_reduce.ts);
  *   write:  each table's partitions (ngram2..N, sentence2..N) merged by key into a database file of
  *           its own and indexed, the tables in parallel in the pool (stages/count/_write.ts); each
- *           file copied into lmpipe.sqlite as it comes, in order.
+ *           file copied into lmpipe.sqlite as soon as it is built.
  *
  * Every checkpoint is one transaction holding the phase and its cursor. While counting: the new
  * tokens, the unigram counts and the merger's state (shards done, tokens.bin length, context of
  * the open document); tokens.bin and the runs of the shards it covers are written before that
  * commit, and a resume cuts tokens.bin back and deletes the runs past it. While reducing: the
  * partitions done (their files are renamed into place before). While writing: the tables whose
- * files are built, and how many are copied (committed with their rows). So a kill at any instant
+ * files are built, and the tables copied (each committed with its rows). So a kill at any instant
  * loses nothing and counts nothing twice.
  */
 import { closeSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
@@ -60,8 +60,8 @@ interface CountCheckpointRecord extends MergeState {
   reduced: number[];
   /** Tables (indexes into runTables(order)) whose files are built (count-runs/<name>-<n>.sqlite). */
   built: number[];
-  /** Tables 0..copied-1 are copied into lmpipe.sqlite. */
-  copied: number;
+  /** Tables copied into lmpipe.sqlite. */
+  copied: number[];
 }
 
 const MIB = 1 << 20;
@@ -96,11 +96,12 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   if (resume && resume.phase !== 'count') merger.release();
   const progress: Pick<CountCheckpointRecord, 'phase' | 'partitions' | 'reduced' | 'built' | 'copied'> = resume
     ? { phase: resume.phase, partitions: resume.partitions, reduced: resume.reduced, built: resume.built, copied: resume.copied }
-    : { phase: 'count', partitions: 0, reduced: [], built: [], copied: 0 };
+    : { phase: 'count', partitions: 0, reduced: [], built: [], copied: [] };
   const record = (): CountCheckpointRecord => ({ version: 3, ...merger.state, tokens: merger.tokenCount, ...progress });
   const save = () => saveCheckpoint(db, 'count', fingerprint, record());
   const tables = runTables(config.order);
-  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), tables: progress.built.map((t) => tables[t]) });
+  const reusable = progress.built.filter((t) => !progress.copied.includes(t));
+  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), tables: reusable.map((t) => tables[t]) });
   // SQLite's page cache counts against the budget too: a quarter of it, at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
   db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, config.memoryMb * 256)))}`);
@@ -115,7 +116,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
       const jobs = Array.from({ length: progress.partitions }, (_, index) => index).filter((index) => !progress.reduced.includes(index))
         .map((index): ReduceJob => ({ index, path: runs, partitions: progress.partitions, shards: shards.length, order: config.order }));
       yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
-      for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule })) {
+      for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule, threadsOnly: true })) {
         progress.reduced.push(result.partition);
         save();
         yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
@@ -191,8 +192,8 @@ async function* _countPhase(
 }
 
 /**
- * Builds the tables' files in the pool and copies each into lmpipe.sqlite as soon as it and the
- * tables before it are built. Returns whether every table is copied (false after Ctrl-C).
+ * Builds the tables' files in the pool and copies each into lmpipe.sqlite as soon as it is built.
+ * Returns whether every table is copied (false after Ctrl-C).
  */
 async function* _writePhase(
   ctx: StageContext,
@@ -202,27 +203,32 @@ async function* _writePhase(
   const { runs, progress, save } = options;
   if (progress.partitions === 0) return true;
   const tables = runTables(config.order);
-  const jobs = tables.map((_, t) => t).filter((t) => t >= progress.copied && !progress.built.includes(t))
-    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order }));
-  const results = _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule })[Symbol.asyncIterator]();
-  try {
-    yield { done: progress.copied, total: tables.length, unit: 'steps', data: { phase: 'write' } };
-    for (let t = progress.copied; t < tables.length; t++) {
-      if (!progress.built.includes(t)) {
-        const { value } = await results.next();
-        progress.built.push((value as BuildResult).table);
-        save();
-      }
-      copyNgrams(db, tablePath(runs, tables[t]), tables[t], { fingerprint, record: { ...options.record(), copied: t + 1 } });
-      progress.copied = t + 1;
-      rmSync(tablePath(runs, tables[t]), { force: true });
-      yield { done: t + 1, total: tables.length, unit: 'steps', data: { phase: 'write' } };
-      if (signal.aborted) return false;
-    }
-    return true;
-  } finally {
-    await results.return?.(undefined);
+  const copy = (t: number) => {
+    copyNgrams(db, tablePath(runs, tables[t]), tables[t], { fingerprint, record: { ...options.record(), copied: [...progress.copied, t] } });
+    progress.copied.push(t);
+    rmSync(tablePath(runs, tables[t]), { force: true });
+  };
+  const step = (): StageEvent => ({ done: progress.copied.length, total: tables.length, unit: 'steps', data: { phase: 'write' } });
+  yield step();
+  // Built before a kill, not copied yet.
+  for (const t of progress.built.filter((t) => !progress.copied.includes(t))) {
+    copy(t);
+    yield step();
+    if (signal.aborted) return false;
   }
+  // The biggest tables first (higher orders have more rows), so that the pool's last jobs are
+  // small and its threads finish together.
+  const jobs = tables.map((_, t) => t).filter((t) => !progress.copied.includes(t))
+    .sort((a, b) => tables[b].n - tables[a].n || a - b)
+    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order }));
+  for await (const result of _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule, threadsOnly: true })) {
+    progress.built.push(result.table);
+    save();
+    copy(result.table);
+    yield step();
+    if (signal.aborted) return false;
+  }
+  return true;
 }
 
 /**
@@ -266,11 +272,15 @@ function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
  * The stage's worker pool on `jobs`: --workers threads, this one included, never more than there
  * are jobs (The Time Machine is one shard), results in job order.
  */
-function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number }) {
+function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number; threadsOnly?: boolean }) {
   const threads = options.threads ?? Math.max(1, Math.min(ctx.config.workers, jobs.length));
+  // threadsOnly: with 2 or more threads, this thread runs no job. A job run here blocks it, and with
+  // it the hand-out of jobs to the threads as they start: the long jobs of the reduce and write
+  // phases then ran one after the other. Here it has the copies to make (write) or nothing to do.
+  const inline = options.threadsOnly && threads > 1 ? undefined : (job: unknown) => runJob(job as PoolMessage);
   return workers<R, J>(jobs, {
     workers: threads, options: options.options, module: options.module ?? WORKER, stage: 'count', signal: ctx.signal, log: ctx.log,
-    recycled: options.recycled, inline: (job) => runJob(job as unknown as PoolMessage),
+    recycled: options.recycled, inline,
   });
 }
 
