@@ -9,7 +9,7 @@ import { openRunDatabase } from '../../../storage/schema.ts';
 import { loadSamples } from '../../../storage/metrics.ts';
 import { sample } from '../../../stages/sample.ts';
 import { type ModelShape } from '../../../stages/train/index.ts';
-import { checkpointPath } from '../../../stages/train/index.ts';
+import { runPaths } from '../../../storage/run-paths.ts';
 import { referenceLogits } from '../../oracles/train-reference.ts';
 import { corpusSkip, runStages, smallText, tinyConfig } from '../../helpers/train-fixture.ts';
 import { fixedModel } from '../../helpers/fixed-model.ts';
@@ -59,7 +59,7 @@ t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the pr
   const dir = scratch(t);
   const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20, prefix: 'time traveller' });
   await runStages(config); // through the sample stage
-  const saved = readCheckpoint<{ shape: ModelShape }>(checkpointPath(config.out))!;
+  const saved = readCheckpoint<{ shape: ModelShape }>(runPaths(config.out).trainCheckpoint)!;
   const params = Object.fromEntries(Object.entries(saved.tensors).filter(([n]) => n.startsWith('param/')).map(([n, s]) => [n.slice(6), tf.tensor(s.values, s.shape)]));
   const db = openRunDatabase(join(config.out, 'lmpipe.sqlite'));
   t.teardown(() => db.close());
