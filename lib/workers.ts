@@ -256,6 +256,7 @@ function _thread(post: (message: unknown, transfer: ArrayBuffer[]) => void, term
   return thread;
 }
 
+/** A worker_threads Worker on `module`: Deno loads the .ts itself, Node through the tsx bootstrap. */
 async function _startThread(module: URL): Promise<Thread> {
   const { Worker } = await import('node:worker_threads');
   const worker = isDeno
