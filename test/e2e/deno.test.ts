@@ -37,6 +37,9 @@ t.test('under Deno, a worker that exits, throws or leaves a rejection unhandled 
   t.same(outcomes.exit.indices, [0, 1, 2], 'the shards before it were yielded');
   t.same(outcomes.uncaught.error, died(1, 'it threw boom'), 'an uncaught exception twice: the same');
   t.same(outcomes.reject.error, died(1, 'it threw rejected'), 'an unhandled rejection twice: the same');
+  t.same(outcomes.transfer.payloads, [0, 1, 2, 3, 4, 5], 'transferred results arrive whole, in order');
+  t.same(outcomes.transfer.received.sort(), [1024, 2048], 'each recycled buffer reached a worker once');
+  t.ok(outcomes.transfer.detached, 'transferred, not copied');
 });
 
 t.test('the pipeline under Deno, killed while counting and while training, resumes to what Node computes', { skip }, async (t) => {

@@ -1,7 +1,8 @@
 /**
  * Runs lib/workers.ts's pool under Deno on test/helpers/count-test-worker.ts, once per way a worker
  * can end mid-job (test/e2e/deno.test.ts), and prints one JSON line: for each case the shard
- * indices in the order they came and the pool's log, or the error the pool failed with.
+ * indices in the order they came and the pool's log, or the error the pool failed with; and, as
+ * `transfer`, what a run that recycles buffers moved each way.
  *
  *   deno run -A --config deno.json test/helpers/workers-deno.ts MARKER-FILE
  */
@@ -29,4 +30,17 @@ for (const [mode, at] of Object.entries(cases)) {
     outcomes[mode] = { indices, log, error: { name: (error as Error).name, message: (error as Error).message, code, file, position } };
   }
 }
+// Transfer lists both ways: buffers recycled to the workers leave this thread (detached), and each
+// result's payload arrives whole.
+const recycled: ArrayBuffer[] = [];
+const given = [new ArrayBuffer(1024), new ArrayBuffer(2048)];
+const transfer = { received: [] as number[], payloads: [] as number[], detached: false };
+const echo = workers<{ index: number; payload: Int32Array; recycled: number[] }, Shard>(shards, { stage: 'count', workers: 1, module, options: { mode: 'reverse' }, recycled });
+for await (const result of echo) {
+  transfer.received.push(...result.recycled);
+  transfer.payloads.push(result.payload[0]);
+  if (result.index === 0) recycled.push(...given);
+}
+transfer.detached = given.every((buffer) => buffer.byteLength === 0);
+outcomes.transfer = transfer;
 console.log(JSON.stringify(outcomes));
