@@ -61,12 +61,12 @@ export function referenceGradients(shape: ModelShape, params: Params, window: Wi
   });
 }
 
-/** Logits [1, vocab] after feeding `ids` one at a time from a zero state, computed naively. */
-export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>, ids: number[]): Float32Array {
+/** Logits [1, vocab] after feeding each of `ids` in turn from a zero state, computed naively. */
+export function referenceLogitsEach(shape: ModelShape, p: Record<string, tf.Tensor>, ids: number[]): Float32Array[] {
   return tf.tidy(() => {
     let states: tf.Tensor[][] = Array.from({ length: shape.layers }, () =>
       Array.from({ length: shape.cell === 'lstm' ? 2 : 1 }, () => tf.zeros([1, shape.hidden])));
-    let logits = tf.zeros([1, shape.vocabSize]);
+    const out: Float32Array[] = [];
     for (const id of ids) {
       let x = tf.cast(tf.oneHot(tf.tensor1d([id], 'int32'), shape.vocabSize), 'float32');
       for (let l = 0; l < shape.layers; l++) {
@@ -74,8 +74,13 @@ export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>,
         x = states[l][0];
       }
       states = [...states];
-      logits = tf.add(tf.matMul(x, p['output.W_q']), p['output.b_q']);
+      out.push(tf.add(tf.matMul(x, p['output.W_q']), p['output.b_q']).dataSync() as Float32Array);
     }
-    return logits.dataSync() as Float32Array;
+    return out;
   });
+}
+
+/** Logits [1, vocab] after feeding `ids` one at a time from a zero state, computed naively. */
+export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>, ids: number[]): Float32Array {
+  return referenceLogitsEach(shape, p, ids).at(-1) ?? new Float32Array(shape.vocabSize);
 }
