@@ -127,6 +127,8 @@ export const SETTINGS = {
     doc: 'Hidden units per layer.' },
   layers: { default: 1, check: integer(1, 8),
     doc: 'Stacked recurrent layers.' },
+  dropout: { default: 0, check: number(0, 0.95),
+    doc: 'Training only: drop each unit of each layer\'s output (into the layer above or the output layer, never the recurrence) with this probability (Zaremba et al.); 0 disables.' },
   // --- training ---
   epochs: { default: 50, check: integer(1),
     doc: 'Passes over the training data; raising it (alone) continues a trained run from its checkpoint.' },

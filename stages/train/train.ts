@@ -143,7 +143,8 @@ export async function trainStepper(s: TrainState, config: Config, backendName: B
   if (workers > 1) {
     log(`${workers} training workers (this thread and ${workers - 1} more), ${Math.floor(config.batch / workers)}+ rows of each minibatch apiece`);
     const xi = (steps: number) => truncationWeights(steps, config, s.truncation);
-    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip, xi });
+    const masks = (window: Minibatch) => dropoutMasks(window, s.shape, config.dropout, s.dropout);
+    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip, xi, masks });
   }
   return {
     step: (batch, reset) => {
@@ -158,7 +159,8 @@ export async function trainStepper(s: TrainState, config: Config, backendName: B
 /** One optimizer step on one minibatch; returns its mean loss, still on the device. */
 export function trainStep(s: TrainState, batch: Minibatch, config: Config): tf.Scalar {
   const xi = truncationWeights(batch.steps, config, s.truncation);
-  const { loss, gradients, hidden } = lossAndGradients(s.params, s.shape, batch, s.hidden!, { xi });
+  const masks = dropoutMasks(batch, s.shape, config.dropout, s.dropout);
+  const { loss, gradients, hidden } = lossAndGradients(s.params, s.shape, batch, s.hidden!, { xi, masks });
   const clipped = clipGradients(gradients, config.clip);
   s.params = applyUpdate(s.params, clipped.gradients, s.optimizer, s.lr);
   s.hidden = repackageHidden(s.hidden, hidden);
@@ -179,6 +181,18 @@ export function truncationWeights(steps: number, config: Pick<Config, 'truncate'
     if (truncate > 0 && t % truncate === 0) xi[t] = 0;
   }
   return xi;
+}
+
+/**
+ * With --dropout p > 0, the minibatch's masks (model.ts's GradientOptions.masks): per layer, row-major
+ * [batch, steps, hidden], each unit kept with probability 1 − p and then scaled by 1/(1 − p), so
+ * that the expected output is the undropped one (inverted dropout; evaluation uses no mask).
+ */
+export function dropoutMasks(window: { batchSize: number; steps: number }, shape: ModelShape, p: number, rng: Rng): Float32Array[] | undefined {
+  if (p === 0) return undefined;
+  const keep = 1 / (1 - p);
+  return Array.from({ length: shape.layers }, () =>
+    Float32Array.from({ length: window.batchSize * window.steps * shape.hidden }, () => (rng.nextFloat() < p ? 0 : keep)));
 }
 
 let lastBreath = 0;
