@@ -138,6 +138,8 @@ export const SETTINGS = {
     doc: 'Optimizer.' },
   annealLr: { default: false, check: boolean,
     doc: 'Divide lr by 4 when validation perplexity does not improve at an epoch end.' },
+  lrDecay: { default: 1, check: number(0, 1, true),
+    doc: 'Multiply lr by this at each epoch end (exponential decay, PyTorch\'s ExponentialLR; after --anneal-lr); 1 keeps it.' },
   clip: { default: 1, check: number(0, 1e9),
     doc: 'Clip gradients to this global norm (d2l: 1); 0 disables clipping.' },
   truncate: { default: 0, check: integer(0),

@@ -21,11 +21,12 @@ export const checkpointPath = (dir: string) => runPaths(dir).trainCheckpoint;
 
 /** The settings that decide a training's numbers (the train stage's fingerprint). Not the backend. */
 export function trainSettings(config: Config) {
-  const { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps, dropout } = config;
+  const { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps, dropout, lrDecay } = config;
   return {
     cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps, trainWorkers: trainWorkerCount(config),
-    // Only when on: the runs trained before dropout existed keep their fingerprints.
+    // Only when on: the runs trained before these settings existed keep their fingerprints.
     ...(dropout > 0 ? { dropout } : {}),
+    ...(lrDecay !== 1 ? { lrDecay } : {}),
   };
 }
 

@@ -215,7 +215,7 @@ function repackageHidden(old: Hidden | undefined, next: Hidden): Hidden {
   return next;
 }
 
-/** Closes an epoch: metric rows, validation, lr annealing; resets the epoch's sums. */
+/** Closes an epoch: metric rows, validation, lr annealing and decay; resets the epoch's sums. */
 async function finishEpoch(s: TrainState, valid: Int32Array, config: Config): Promise<MetricRow[]> {
   const epoch = s.sampler.epoch + 1;
   const trainLoss = s.epochLossSum / Math.max(1, s.epochTokens);
@@ -227,6 +227,7 @@ async function finishEpoch(s: TrainState, valid: Int32Array, config: Config): Pr
     if (config.annealLr && s.bestValidLoss !== null && validLoss >= s.bestValidLoss) s.lr /= 4;
     if (s.bestValidLoss === null || validLoss < s.bestValidLoss) s.bestValidLoss = validLoss;
   }
+  s.lr *= config.lrDecay;
   s.history.push(...rows);
   if (s.hidden) tf.dispose(s.hidden.flat());
   s.hidden = undefined;

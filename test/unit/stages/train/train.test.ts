@@ -73,6 +73,20 @@ t.test('--anneal-lr divides lr by 4 at each epoch whose validation loss does not
   t.ok(lr < 40, `a too-large lr gets annealed (to ${lr})`);
 });
 
+t.test('--lr-decay multiplies lr by its factor at each epoch end, after --anneal-lr', { skip: corpusSkip }, async (t) => {
+  const { config } = await trained(t, { annealLr: true, lrDecay: 0.5, lr: 40, epochs: 3, clip: 0 });
+  const { record } = readCheckpoint<{ lr: number; history: { split: string; loss: number }[] }>(checkpointPath(config.out))!;
+  let lr = 40;
+  let best = Infinity;
+  for (const row of record.history.filter((r) => r.split === 'valid')) {
+    if (best !== Infinity && row.loss >= best) lr /= 4;
+    best = Math.min(best, row.loss);
+    lr *= 0.5;
+  }
+  t.equal(record.lr, lr);
+  t.ok(lr <= 40 / 8, `three epochs halve it three times at least (${lr})`);
+});
+
 t.test('truncationWeights: zeros every k steps, and 1/π with probability π', async (t) => {
   t.same(Array.from(truncationWeights(7, { truncate: 3, truncatePi: 1 }, new Rng(1))!), [1, 1, 1, 0, 1, 1, 0]);
   t.equal(truncationWeights(7, { truncate: 0, truncatePi: 1 }, new Rng(1)), undefined);
