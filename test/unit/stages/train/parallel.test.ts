@@ -17,7 +17,7 @@ const data = { vocabSize: 7, vocabHash: 'test', trainTokens: corpus.length, vali
 
 /** Losses of every step of `epochs` epochs with `workers` replicas, and the final flat parameters. */
 async function run(settings: Partial<Config>, workers: number, epochs = 1) {
-  const config: Config = { ...DEFAULTS, hidden: 8, batch: 6, steps: 5, seed: 3, ...settings, trainWorkers: workers };
+  const config: Config = { ...DEFAULTS, hidden: 8, batch: 6, steps: 5, seed: 3, dropout: 0, lrDecay: 1, ...settings, trainWorkers: workers };
   const sampler = batches(corpus, { sampler: config.sampler, batchSize: config.batch, steps: config.steps, seed: config.seed });
   const s = startTraining(config, data, sampler.initialState());
   const stepper = await trainStepper(s, config, 'cpu', () => {});
