@@ -8,7 +8,7 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectNats, countJob, distributedCountStage, natsCountShards, natsRunId, serveJobs } from '../../stages/count/nats/index.ts';
+import { connectNats, workJob, distributedCountStage, natsCountShards, natsRunId, serveJobs } from '../../stages/count/nats/index.ts';
 import { runCount } from '../../stages/count/index.ts';
 import { runPaths } from '../../storage/run-paths.ts';
 import { drain, dumpTables, random, randomText, stageContext } from '../oracles/count-oracle.ts';
@@ -56,7 +56,7 @@ t.test('natsCountShards() stops with an error naming the shard when a worker ret
   const worker = await connectNats({ nats: server.url, natsCreds: '', natsCa: '', natsCert: '', natsKey: '' }, 'in-process worker');
   const stop = new AbortController();
   // Real counts with one byte changed at the end: the last count no longer decodes to what was sent.
-  const served = serveJobs(worker, { signal: stop.signal, handle: async (job, input) => (await countJob(job, input)).subarray(0, -1) });
+  const served = serveJobs(worker, { signal: stop.signal, handle: async (job, input) => (await workJob(job, input)).subarray(0, -1) });
   await t.rejects(drain(runCount(ctx, { shardSource: natsCountShards })), /Shard 0: A worker returned a result that is not valid counts/);
   stop.abort();
   await served;
