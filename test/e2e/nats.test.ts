@@ -153,16 +153,17 @@ t.test('distributed counting on a nats-server', { skip: skipWithoutNats() }, asy
 
   await stopWorkers(workers);
 
-  await t.test('a server that lets in only lmpipe\'s users, onto lmpipe\'s subjects (the README\'s config)', async (t) => {
+  await t.test('a server that lets in only lmpipe\'s users, onto lmpipe\'s subjects (the README\'s config), and a Deno worker alone', async (t) => {
     const locked = (await startNatsServer(['-c', join(root, 'test/helpers/nats-lmpipe.conf')]))!;
     t.teardown(() => locked.stop());
     const url = (user: string) => locked.url.replace('nats://', `nats://${user}@`);
-    const worker = startWorker(url('worker:worker-secret'));
+    const worker = startWorker(url('worker:worker-secret'), { runtime: 'deno' });
     await waitForOutput(worker, (output) => output.includes('waiting for jobs'));
     const dir = mkdtempSync(join(tmpdir(), 'lmpipe-nats-'));
     const run = await runPipeline(dir, ['--nats', url('coordinator:coordinator-secret'), '--nats-ack-wait', String(ACK_WAIT)]);
     t.equal(run.code, 0, run.stderr);
     t.same(result(dir), expected);
+    t.match(worker.output(), /finished shard[^]*finished partition/, 'the Deno worker counted and reduced');
     const refused = await runPipeline(mkdtempSync(join(tmpdir(), 'lmpipe-nats-')), ['--nats', url('coordinator:wrong')]);
     t.equal(refused.code, 4);
     t.match(refused.stderr, /Could not connect to NATS at 127\.0\.0\.1:\d+: .*Authorization Violation/);
