@@ -68,6 +68,8 @@ interface JobSpec<T> {
   indices: number[];
   /** A garbage output, in errors: "a result that is not valid counts". */
   invalid: string;
+  /** Whether jobs ship an input object (deleted with the output once the job is taken). */
+  shipsInput: boolean;
   /** The job's message, and the input to ship first (if any). */
   job(index: number, run: string): Promise<{ message: JobMessage; input?: Uint8Array[] }>;
   /**
@@ -90,6 +92,7 @@ export function natsCountShards(shards: Shard[], ctx: StageContext) {
     kind: 'count',
     indices: shards.map((shard) => shard.index),
     invalid: 'a result that is not valid counts',
+    shipsInput: config.shipInput,
     async job(index, run) {
       const shard = byIndex.get(index)!;
       const options = { tokenizer: config.tokenizer, lowercase: config.lowercase, jsonField: config.jsonField, order: config.order };
@@ -121,6 +124,7 @@ export function natsReduce(jobs: ReduceJob[], ctx: StageContext): AsyncIterable<
     kind: 'reduce',
     indices: jobs.map((job) => job.index),
     invalid: 'a part file that is not valid',
+    shipsInput: true,
     async job(index, run) {
       const job = byIndex.get(index)!;
       const packed = packSections(job.path, job);
@@ -341,7 +345,7 @@ class Follower<T> {
     this.taken++;
     this.ready.delete(index);
     await this.store.delete(this.names.output(kind, index)).catch(() => {});
-    await this.store.delete(this.names.input(kind, index)).catch(() => {});
+    if (this.spec.shipsInput) await this.store.delete(this.names.input(kind, index)).catch(() => {});
   }
 
   stop(): void {
