@@ -8,7 +8,6 @@ import { runPaths } from '../storage/run-paths.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { loadStage } from '../storage/stages.ts';
 import { STAGE_ORDER } from './config.ts';
-import { databasePath } from './runner.ts';
 
 /** A checkpoint shortened for one line: long arrays and nested objects are elided. */
 function brief(checkpoint: Record<string, unknown>): string {
@@ -48,7 +47,7 @@ export function describeNatsStatus(status: NatsStatus): string {
 
 /** Each stage's state in run directory `dir`; undefined when nothing has run there. */
 export function readStatus(dir: string): StageStatus[] | undefined {
-  const path = databasePath(dir);
+  const path = runPaths(dir).database;
   if (!existsSync(path)) return undefined;
   const db = openRunDatabase(path, { readonly: true });
   try {
@@ -67,7 +66,7 @@ export function readStatus(dir: string): StageStatus[] | undefined {
 
 export function describeStatus(dir: string): string {
   const stages = readStatus(dir);
-  if (!stages) return `${dir}: no run yet (no ${databasePath(dir)})`;
+  if (!stages) return `${dir}: no run yet (no ${runPaths(dir).database})`;
   const lines = [`${dir}:`];
   for (const { stage, state, updatedAt, checkpoint, nats } of stages) {
     const label = stage === 'count' ? 'read+tokenize+count' : stage;

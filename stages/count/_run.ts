@@ -72,12 +72,11 @@ interface CountCheckpointRecord extends MergeState {
 
 const MIB = 1 << 20;
 
-export const tokensPath = (dir: string) => runPaths(dir).tokens;
-
 /** Deletes everything the count stage wrote (the runner forgets the stage record). */
 export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
   clearCounts(ctx.db);
-  if (existsSync(tokensPath(ctx.dir))) truncateSync(tokensPath(ctx.dir), 0);
+  const tokens = runPaths(ctx.dir).tokens;
+  if (existsSync(tokens)) truncateSync(tokens, 0);
   rmSync(runsDir(ctx.dir), { recursive: true, force: true });
 }
 
@@ -287,7 +286,7 @@ const WORKER = new URL('./_worker.ts', import.meta.url);
 
 /** Opens tokens.bin for appending after cutting it back to what the last checkpoint covers. */
 function _openStream(dir: string, bytes: number): number {
-  const path = tokensPath(dir);
+  const path = runPaths(dir).tokens;
   const size = existsSync(path) ? statSync(path).size : 0;
   if (size < bytes) {
     throw new LmpipeError('STATE', `Expected ${path} to hold at least ${bytes} bytes, found ${size}; run again with --fresh`, { stage: 'count' });
