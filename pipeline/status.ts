@@ -32,16 +32,17 @@ export interface NatsStatus {
   updatedAt: string;
   run: string;
   workers: Array<{ id: string; host: string; runtime: string; busy: number; done: number }>;
-  jobs: { pending: number; running: number; done: number; total: number };
+  /** The phase's jobs: shards to count, then partitions to reduce (absent in files written before reduce jobs). */
+  jobs: { kind?: 'count' | 'reduce'; pending: number; running: number; done: number; total: number };
 }
 
-/** "nats: 3 workers (2 node, 1 deno); jobs 4 pending, 2 running, 10 done of 16" */
+/** "nats: 3 workers (2 node, 1 deno); count jobs 4 pending, 2 running, 10 done of 16" */
 export function describeNatsStatus(status: NatsStatus): string {
   const runtimes = new Map<string, number>();
   for (const worker of status.workers) runtimes.set(worker.runtime, (runtimes.get(worker.runtime) ?? 0) + 1);
   const kinds = [...runtimes].map(([runtime, count]) => `${count} ${runtime}`).join(', ');
-  const { pending, running, done, total } = status.jobs;
-  return `nats: ${status.workers.length} workers${kinds ? ` (${kinds})` : ''}; jobs ${pending} pending, ${running} running, ${done} done of ${total}`;
+  const { kind, pending, running, done, total } = status.jobs;
+  return `nats: ${status.workers.length} workers${kinds ? ` (${kinds})` : ''}; ${kind ? `${kind} ` : ''}jobs ${pending} pending, ${running} running, ${done} done of ${total}`;
 }
 
 /** Each stage's state in run directory `dir`; undefined when nothing has run there. */

@@ -43,9 +43,15 @@ export interface RunCountOptions {
    * where to hand back their buffers. stages/count/nats/ plugs in workers on other machines here.
    */
   shardSource?: ShardSource;
+  /**
+   * Who reduces the partitions (default: this machine's worker pool): each result once its
+   * `part-<p>.bin` is in place, in any order. stages/count/nats/ plugs in workers on other machines here.
+   */
+  reduceSource?: ReduceSource;
 }
 
 export type ShardSource = (shards: Shard[], ctx: StageContext) => { results: AsyncIterable<ShardCounts>; recycle(buffers: ArrayBuffer[]): void };
+export type ReduceSource = (jobs: ReduceJob[], ctx: StageContext) => AsyncIterable<ReduceResult>;
 
 export type CountPhase = 'count' | 'reduce' | 'write';
 
@@ -115,7 +121,10 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
       const jobs = Array.from({ length: progress.partitions }, (_, index) => index).filter((index) => !progress.reduced.includes(index))
         .map((index): ReduceJob => ({ index, path: runs, partitions: progress.partitions, shards: shards.length, order: config.order }));
       yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
-      for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule, threadsOnly: true })) {
+      const results = options.reduceSource
+        ? options.reduceSource(jobs, ctx)
+        : _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule, threadsOnly: true });
+      for await (const result of results) {
         progress.reduced.push(result.partition);
         save();
         yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
