@@ -76,7 +76,8 @@ t.test('natsReduce() stops with an error naming the partition when a worker retu
   const ctx = stageContext(dir, { input: [path], tokenizer: 'char', order: 3, nats: server.url, natsAckWait: 1 });
   const worker = await connectNats({ nats: server.url, natsCreds: '', natsCa: '', natsCert: '', natsKey: '' }, 'in-process worker');
   const stop = new AbortController();
-  // Shard counts as they are; every part file with its last count (a Float64) one higher.
+  // Shard counts as they are; every part file with its last count (a Float64, of the last table:
+  // sentence3) one higher.
   const served = serveJobs(worker, {
     signal: stop.signal,
     handle: async (job, input) => {
@@ -85,7 +86,7 @@ t.test('natsReduce() stops with an error naming the partition when a worker retu
       return output;
     },
   });
-  await t.rejects(drain(distributedCountStage.run(ctx)), /Partition \d+ of \d+: A worker returned a part file that is not valid: Expected the 3-gram counts to add up to \d+, got \d+/);
+  await t.rejects(drain(distributedCountStage.run(ctx)), /Partition \d+ of \d+: A worker returned a part file that is not valid: Expected the sentence3 counts to add up to \d+, got \d+/);
   stop.abort();
   await served;
   await worker.close();
