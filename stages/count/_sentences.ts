@@ -210,7 +210,9 @@ export class SentenceMerger {
     }));
   }
 
-  clear(): void {
-    for (const table of this.#tables) table.clear();
+  /** Forgets every count; tables whose arrays hold more than `keepBytes` in all start small again. */
+  clear(keepBytes = Infinity): void {
+    if (this.bytes > keepBytes) this.#tables.forEach((table, i) => (this.#tables[i] = new NgramTable(table.order, 1 << 12)));
+    else for (const table of this.#tables) table.clear();
   }
 }
