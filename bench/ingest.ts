@@ -38,6 +38,8 @@ export interface IngestOptions {
   workers?: number[];
   python?: boolean;
   order?: number;
+  /** lmpipe's --memory-mb (default: the pipeline's own). */
+  memoryMb?: number;
   /** Runs per tool; the fastest counts (the machine may be shared), all are recorded. */
   repeat?: number;
   /** A run still going after this many seconds is killed and recorded as failed (exit 137). */
@@ -71,7 +73,8 @@ export async function benchIngest(file: string, options: IngestOptions = {}): Pr
     for (const w of workers) {
       const out = join(scratch, `lmpipe-w${w}`);
       const argv = [...node, join(ROOT, 'scripts/run-pipeline.ts'), '--input', file, '--out', out, '--tokenizer', 'd2l-word',
-        '--order', String(order), '--until', 'count', '--fresh', '--json', '--workers', String(w)];
+        '--order', String(order), '--until', 'count', '--fresh', '--json', '--workers', String(w),
+        ...(options.memoryMb === undefined ? [] : ['--memory-mb', String(options.memoryMb)])];
       await run(`lmpipe, ${w} worker${w > 1 ? 's' : ''}`, argv, (stdout) => ({
         ..._lmpipeCounts(runPaths(out).database, order), details: { ...countStageTimes(stdout) },
       }));

@@ -164,7 +164,10 @@ async function* _countPhase(
     const remaining = shards.slice(merger.state.shardsDone);
     const source = options.shardSource ? options.shardSource(remaining, ctx) : _countShards(remaining, ctx, options.workerModule);
     for await (const counts of source.results) {
-      if (uncommitted > 0 && merger.peakBytes(counts) > pendingBytes) commit();
+      if (uncommitted > 0 && merger.peakBytes(counts) > pendingBytes) {
+        commit();
+        crashPoint('flush');
+      }
       const { pieces, run } = merger.merge(shards[counts.index], counts);
       for (const piece of pieces) {
         _writeAll(fd, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
@@ -255,8 +258,8 @@ function _stateOf(record: CountCheckpointRecord): MergeState {
 function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
   const { tokenizer, lowercase, jsonField, order } = ctx.config;
   // About 200 bytes a token (its text, the thread's interner and hashes, the main thread's copy),
-  // and an eighth of the budget for the dictionaries of all threads.
-  const dictionaryTokens = Math.max(1 << 16, Math.floor((ctx.config.memoryMb * MIB) / 8 / ctx.config.workers / 200));
+  // and a sixteenth of the budget for the dictionaries of all threads.
+  const dictionaryTokens = Math.max(1 << 16, Math.floor((ctx.config.memoryMb * MIB) / 16 / ctx.config.workers / 200));
   // Recycled result buffers: about one shard's worth per thread, a thirty-second of the budget each.
   const poolBytes = (ctx.config.memoryMb * MIB) / 32;
   const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID(), dictionaryTokens, poolBytes };

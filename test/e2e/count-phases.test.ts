@@ -27,13 +27,15 @@ interface Kill {
   /** The crash point (lib/crash.ts) to die at: "phase:n", or none to run to the end. */
   crashAt?: string;
   workers: number;
+  /** Commit this often (ms) instead of after every shard: the budget then commits before merges. */
+  checkpointMs?: number;
 }
 
 /** Runs the child until it finishes or dies at its crash point. */
 function runChild(dir: string, inputs: string[], kill: Kill): Promise<{ killed: boolean; lines: string[] }> {
   return new Promise((resolve, reject) => {
     const process_ = spawn(process.execPath, ['--import', 'tsx', child, dir, String(kill.workers), ...inputs], {
-      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LMPIPE_CRASH_AT: kill.crashAt ?? '' },
+      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LMPIPE_CRASH_AT: kill.crashAt ?? '', COUNT_CHILD_CHECKPOINT_MS: String(kill.checkpointMs ?? 0) },
     });
     const lines: string[] = [];
     let stderr = '';
@@ -86,6 +88,38 @@ t.test('count killed with SIGKILL in each phase (count, spill, reduce, write) re
     t.equal(dumpTables(db), dumpTables(reference.db), `${workers} worker(s): tables equal the uninterrupted run`);
     t.ok(readFileSync(join(run, 'tokens.bin')).equals(readFileSync(join(reference.dir, 'tokens.bin'))), 'tokens.bin is identical');
     t.notOk(existsSync(join(run, 'count-runs')), 'the runs are deleted');
+    db.close();
+  }
+  reference.close();
+});
+
+t.test('count killed just after a commit made before a merge (the pending counts\' share full), or after a merge, resumes to the uninterrupted result', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-flush-'));
+  const next = random(78);
+  const inputs = [join(dir, 'a.txt')];
+  writeFileSync(inputs[0], randomText(next, 2000));
+  const reference = stageContext(join(dir, 'reference'), { ...childSettings, reserved: [...childSettings.reserved], input: inputs, workers: 1 });
+  await drain(countStage.run(reference));
+  await drain(vocabStage.run(reference));
+  const shards = (await planShards(inputs, { shardBytes: Math.round(childSettings.shardMb * 2 ** 20) })).length;
+  for (const workers of [1, 2]) {
+    const run = join(dir, `run-${workers}`);
+    const pick = (below: number) => 2 + Math.floor(next() * below);
+    const checkpointMs = 3_600_000;
+    const committed: number[] = [];
+    for (const crashAt of [`flush:${pick(shards / 3)}`, `count:${pick(shards / 3)}`]) {
+      const { killed } = await runChild(run, inputs, { crashAt, workers, checkpointMs });
+      t.ok(killed, `${workers} worker(s), ${crashAt}: killed`);
+      const db = openRunDatabase(join(run, 'lmpipe.sqlite'));
+      committed.push(loadStage<{ shardsDone: number }>(db, 'count')?.checkpoint.shardsDone ?? 0);
+      db.close();
+    }
+    t.ok(committed[0] >= 2 && committed[1] > committed[0], `each kill came after a commit of its own (${committed.join(', ')} shards committed, an hour between timed commits)`);
+    const last = await runChild(run, inputs, { workers, checkpointMs });
+    t.same(last.lines.at(-1), 'finished');
+    const db = openRunDatabase(join(run, 'lmpipe.sqlite'));
+    t.equal(dumpTables(db), dumpTables(reference.db), `${workers} worker(s): tables equal the uninterrupted run`);
+    t.ok(readFileSync(join(run, 'tokens.bin')).equals(readFileSync(join(reference.dir, 'tokens.bin'))), 'tokens.bin is identical');
     db.close();
   }
   reference.close();
