@@ -5,9 +5,10 @@
  *
  * It starts a throwaway nats-server (JetStream, a free loopback port, a temporary store), then
  * alternates the two, `repeat` times each, and compares the fastest and the medians of the process
- * times and of the count stage's own times (bench/ingest.ts). The workers start before the
- * coordinator and are stopped after it; their log lines give each shard's counting time, from
- * which the README's per-worker rate comes. Skipped when nats-server is not installed.
+ * times and of the count stage's own times and phases (bench/ingest.ts). The workers start before
+ * the coordinator and are stopped after it; their log lines give each shard's counting time and
+ * each partition's reduce time, from which the README's per-worker rates come. Skipped when
+ * nats-server is not installed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,13 +22,15 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export interface NatsBenchResult {
   bytes: number;
-  runs: Record<'local' | 'nats', { seconds: number[]; countStageSeconds: number[] }>;
+  runs: Record<'local' | 'nats', { seconds: number[]; countStageSeconds: number[]; phaseSeconds: Array<Record<string, number>> }>;
   /** Local time / distributed time: above 1 the distributed run is faster. Fastest and medians. */
   ratio: { process: number; countStage: number };
   medianRatio: { process: number; countStage: number };
   /** Seconds a worker took per shard (read, count, encode, store), over all runs; and the shard size. */
   shardSeconds: number[];
   shardBytes: number;
+  /** Seconds a worker took per partition (fetch the sections, reduce, store the part). */
+  partitionSeconds: number[];
 }
 
 export async function benchNats(corpus: string, options: { repeat?: number; timeoutS?: number; bytes: number; log?: (line: string) => void }): Promise<NatsBenchResult | undefined> {
@@ -38,8 +41,9 @@ export async function benchNats(corpus: string, options: { repeat?: number; time
   const scratch = mkdtempSync(join(tmpdir(), 'lmpipe-bench-'));
   const server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: 'ignore' });
   const url = `nats://127.0.0.1:${port}`;
-  const runs: NatsBenchResult['runs'] = { local: { seconds: [], countStageSeconds: [] }, nats: { seconds: [], countStageSeconds: [] } };
+  const runs: NatsBenchResult['runs'] = { local: { seconds: [], countStageSeconds: [], phaseSeconds: [] }, nats: { seconds: [], countStageSeconds: [], phaseSeconds: [] } };
   const shardSeconds: number[] = [];
+  const partitionSeconds: number[] = [];
   try {
     await new Promise((resolve) => setTimeout(resolve, 500));
     for (let r = 0; r < repeat; r++) {
@@ -54,11 +58,14 @@ export async function benchNats(corpus: string, options: { repeat?: number; time
         if (run.exitCode !== 0) throw new Error(`lmpipe (${mode}) failed (exit ${run.exitCode}): ${run.stderr.slice(-500)}`);
         for (const worker of workers) {
           for (const match of worker.output().matchAll(/finished shard .* in ([\d.]+) s/g)) shardSeconds.push(Number(match[1]));
+          for (const match of worker.output().matchAll(/finished partition .* in ([\d.]+) s/g)) partitionSeconds.push(Number(match[1]));
         }
         const times = countStageTimes(run.stdout);
         runs[mode].seconds.push(run.seconds);
         runs[mode].countStageSeconds.push(times.countStageSeconds);
-        log(`  ${mode === 'local' ? 'local, --workers 2' : 'coordinator + 2 NATS workers'}: ${run.seconds.toFixed(2)} s, count stage ${times.countStageSeconds.toFixed(2)} s`);
+        runs[mode].phaseSeconds.push(times.phaseSeconds);
+        const phases = Object.entries(times.phaseSeconds).map(([phase, seconds]) => `${phase} ${seconds.toFixed(1)}`).join(', ');
+        log(`  ${mode === 'local' ? 'local, --workers 2' : 'coordinator + 2 NATS workers'}: ${run.seconds.toFixed(2)} s, count stage ${times.countStageSeconds.toFixed(2)} s (${phases})`);
       }
     }
   } finally {
@@ -70,7 +77,7 @@ export async function benchNats(corpus: string, options: { repeat?: number; time
     process: pick(runs.local.seconds) / pick(runs.nats.seconds),
     countStage: pick(runs.local.countStageSeconds) / pick(runs.nats.countStageSeconds),
   });
-  return { bytes, runs, ratio: ratios((values) => Math.min(...values)), medianRatio: ratios(_median), shardSeconds, shardBytes: 4 * 2 ** 20 };
+  return { bytes, runs, ratio: ratios((values) => Math.min(...values)), medianRatio: ratios(_median), shardSeconds, shardBytes: 4 * 2 ** 20, partitionSeconds };
 }
 
 export function natsTable(result: NatsBenchResult): string {
@@ -82,7 +89,12 @@ export function natsTable(result: NatsBenchResult): string {
     `| local, \`--workers 2\` | ${best(result.runs.local.seconds)} | ${best(result.runs.local.countStageSeconds)} | 1.00× | 1.00× |`,
     `| coordinator + 2 NATS workers | ${best(result.runs.nats.seconds)} | ${best(result.runs.nats.countStageSeconds)} | ${result.ratio.countStage.toFixed(2)}× | ${result.medianRatio.countStage.toFixed(2)}× |`,
     '',
-    `A worker took a median ${perShard.toFixed(2)} s per 4 MiB shard (${(result.shardBytes / 1e6 / perShard).toFixed(1)} MB/s of text): read, count, encode, store.`,
+    `A worker took a median ${perShard.toFixed(2)} s per 4 MiB shard (${(result.shardBytes / 1e6 / perShard).toFixed(1)} MB/s of text): read, count, encode, store;`,
+    `and a median ${_median(result.partitionSeconds).toFixed(2)} s per partition (${result.partitionSeconds.length} in all): fetch the sections, reduce, store the part.`,
+    ...(['local', 'nats'] as const).map((mode) => {
+      const phases = Object.keys(result.runs[mode].phaseSeconds[0] ?? {});
+      return `Median phases, ${mode}: ${phases.map((phase) => `${phase} ${_median(result.runs[mode].phaseSeconds.map((seconds) => seconds[phase])).toFixed(1)} s`).join(', ')}.`;
+    }),
   ].join('\n');
 }
 

@@ -14,9 +14,12 @@
  *   `{ ok, result }` or `{ ok: false, error }`, in the order the jobs came.
  * - Backpressure: p-queue holds at most `workers` jobs waiting, and at most `2 * workers` results
  *   wait for the consumer, so a slow consumer (the merger, SQLite) bounds memory.
- * - One module runs under both runtimes: Node 20 starts `worker_threads` through a bootstrap that
- *   registers tsx (tsx does not register itself inside worker threads); Deno starts a web Worker on
- *   the .ts module directly. Results come back with their buffers transferred, not copied.
+ * - One module runs under both runtimes, on `node:worker_threads`: Node 20 starts the thread through
+ *   a bootstrap that registers tsx (tsx does not register itself inside worker threads); Deno starts
+ *   it on the .ts module directly. Not Deno's web Worker: one that exits (`Deno.exit()`,
+ *   `process.exit()`, `close()`) fires no event at all, so its job would wait forever, whereas a
+ *   worker_threads Worker reports every end as 'exit'. Results come back with their buffers
+ *   transferred, not copied.
  * - A worker that throws fails its shard with the error it threw (an LmpipeError keeps its code,
  *   file and position). A worker that dies (crash, exit, out of memory) is replaced and its shard
  *   retried once; dying twice fails the run with an LmpipeError naming the shard's file and range.
@@ -211,26 +214,12 @@ export async function serve<M, R>(handle: (message: M) => R | Promise<R>, transf
 }
 
 async function _parentPort(): Promise<{ post(reply: WorkerReply<unknown>, transfer?: ArrayBuffer[]): void; listen(handle: (message: unknown) => void): void }> {
-  if (isDeno) {
-    const scope = globalThis as unknown as {
-      postMessage(message: unknown, transfer: ArrayBuffer[]): void;
-      onmessage: ((event: MessageEvent) => void) | null;
-    };
-    return {
-      post: (reply, transfer = []) => scope.postMessage(reply, transfer),
-      listen: (handle) => void (scope.onmessage = (event) => handle(event.data)),
-    };
-  }
   const { parentPort } = await import('node:worker_threads');
   if (!parentPort) throw new Error('A worker module runs as a worker thread, not as a script');
   return {
     post: (reply, transfer = []) => parentPort.postMessage(reply, transfer),
     listen: (handle) => void parentPort.on('message', handle),
   };
-}
-
-async function _startThread(module: URL): Promise<Thread> {
-  return isDeno ? _startWebWorker(module) : await _startNodeWorker(module);
 }
 
 /**
@@ -273,14 +262,17 @@ function _thread(post: (message: unknown, transfer: ArrayBuffer[]) => void, term
   return thread;
 }
 
-async function _startNodeWorker(module: URL): Promise<Thread> {
+/** A worker_threads Worker on `module`: Deno loads the .ts itself, Node through the tsx bootstrap. */
+async function _startThread(module: URL): Promise<Thread> {
   const { Worker } = await import('node:worker_threads');
-  const worker = new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
-    workerData: { module: module.href },
-    // Not the parent's --import/--loader flags (tap's instrumentation, tsx's own): each would load
-    // again in every thread. The bootstrap registers what the worker needs.
-    execArgv: [],
-  });
+  const worker = isDeno
+    ? new Worker(module)
+    : new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
+      workerData: { module: module.href },
+      // Not the parent's --import/--loader flags (tap's instrumentation, tsx's own): each would
+      // load again in every thread. The bootstrap registers what the worker needs.
+      execArgv: [],
+    });
   // A busy worker keeps the process alive (the main thread may be waiting on nothing else); an
   // idle one must not.
   const post = (message: unknown, transfer: ArrayBuffer[]) => {
@@ -295,17 +287,5 @@ async function _startNodeWorker(module: URL): Promise<Thread> {
   worker.on('error', (error) => thread.died(`it threw ${error.message}`));
   worker.on('exit', (code) => thread.died(`it exited with code ${code}`));
   worker.unref();
-  return thread;
-}
-
-function _startWebWorker(module: URL): Thread {
-  const worker = new Worker(module, { type: 'module' });
-  const thread = _thread((message, transfer) => worker.postMessage(message, transfer), () => worker.terminate());
-  worker.onmessage = (event: MessageEvent<WorkerReply<unknown>>) => thread.reply(event.data);
-  worker.onerror = (event: ErrorEvent) => {
-    event.preventDefault();
-    thread.died(`it threw ${event.message}`);
-    worker.terminate();
-  };
   return thread;
 }

@@ -177,7 +177,10 @@ function checkPositionals(command: CommandSpec, positionals: string[]): void {
   }
 }
 
-/** One line per flag: "  --n N            Order [default: 2]". */
+/**
+ * One line per flag: "  --n N            Order [default: 2]". A flag wider than the column
+ * (`--discount-fallback`) has its help on the next line, in the column, as GNU tools do.
+ */
 export function flagLines(flags: Record<string, FlagSpec>, options: { kebab?: boolean; width?: number } = {}): string[] {
   const width = options.width ?? 16;
   return Object.entries(flags).map(([name, spec]) => {
@@ -188,6 +191,7 @@ export function flagLines(flags: Record<string, FlagSpec>, options: { kebab?: bo
     const fallback = spec.default === undefined || spec.kind === 'boolean'
       ? ''
       : ` [default: ${Array.isArray(spec.default) ? spec.default.join(' ') || '(none)' : spec.default}]`;
-    return `  ${shown.padEnd(width)} ${spec.help}${fallback}`;
+    const column = shown.length < width ? shown.padEnd(width) : `${shown}\n${' '.repeat(width + 2)}`;
+    return `  ${column} ${spec.help}${fallback}`;
   });
 }

@@ -44,10 +44,11 @@ const boolean: Check = (value) => (typeof value === 'boolean' ? undefined : 'tru
 const string: Check = (value) => (typeof value === 'string' ? undefined : 'a string');
 const strings: Check = (value) =>
   Array.isArray(value) && value.every((v) => typeof v === 'string') ? undefined : 'a list of strings';
-const stage: Check = (value) =>
-  value === '' || (typeof value === 'string' && (STAGE_ORDER as readonly string[]).concat(Object.keys(STAGE_ALIASES)).includes(value))
-    ? undefined
-    : `one of ${['read', 'tokenize', ...STAGE_ORDER].join(', ')}`;
+/** A stage name or alias, in pipeline order; '' for none (--from's default). */
+const stage: Check = (() => {
+  const named = oneOf([...Object.keys(STAGE_ALIASES), ...STAGE_ORDER]);
+  return Object.assign((value: unknown, key: string) => (value === '' ? undefined : named(value, key)), { choices: named.choices });
+})();
 
 interface Setting<T> {
   default: T;

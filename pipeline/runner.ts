@@ -32,7 +32,6 @@ export interface StagePlan {
   upstream: string;
 }
 
-export const databasePath = (dir: string) => runPaths(dir).database;
 
 /** Stage index for a name or alias ('read', 'tokenize' mean count). */
 export function stageIndex(name: string): number {
@@ -108,7 +107,7 @@ export interface RunResult {
 export async function runPipeline(config: Config, options: RunOptions): Promise<RunResult> {
   const { stages, reporter, signal } = options;
   const lock = acquireLock(config.out);
-  const db = openRunDatabase(databasePath(config.out));
+  const db = openRunDatabase(runPaths(config.out).database);
   try {
     const plans = await planStages(stages, config);
     const until = config.until ? stageIndex(config.until) : plans.length - 1;

@@ -8,7 +8,6 @@ import { runPaths } from '../storage/run-paths.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { loadStage } from '../storage/stages.ts';
 import { STAGE_ORDER } from './config.ts';
-import { databasePath } from './runner.ts';
 
 /** A checkpoint shortened for one line: long arrays and nested objects are elided. */
 function brief(checkpoint: Record<string, unknown>): string {
@@ -33,21 +32,22 @@ export interface NatsStatus {
   updatedAt: string;
   run: string;
   workers: Array<{ id: string; host: string; runtime: string; busy: number; done: number }>;
-  jobs: { pending: number; running: number; done: number; total: number };
+  /** The phase's jobs: shards to count, then partitions to reduce (absent in files written before reduce jobs). */
+  jobs: { kind?: 'count' | 'reduce'; pending: number; running: number; done: number; total: number };
 }
 
-/** "nats: 3 workers (2 node, 1 deno); jobs 4 pending, 2 running, 10 done of 16" */
+/** "nats: 3 workers (2 node, 1 deno); count jobs 4 pending, 2 running, 10 done of 16" */
 export function describeNatsStatus(status: NatsStatus): string {
   const runtimes = new Map<string, number>();
   for (const worker of status.workers) runtimes.set(worker.runtime, (runtimes.get(worker.runtime) ?? 0) + 1);
   const kinds = [...runtimes].map(([runtime, count]) => `${count} ${runtime}`).join(', ');
-  const { pending, running, done, total } = status.jobs;
-  return `nats: ${status.workers.length} workers${kinds ? ` (${kinds})` : ''}; jobs ${pending} pending, ${running} running, ${done} done of ${total}`;
+  const { kind, pending, running, done, total } = status.jobs;
+  return `nats: ${status.workers.length} workers${kinds ? ` (${kinds})` : ''}; ${kind ? `${kind} ` : ''}jobs ${pending} pending, ${running} running, ${done} done of ${total}`;
 }
 
 /** Each stage's state in run directory `dir`; undefined when nothing has run there. */
 export function readStatus(dir: string): StageStatus[] | undefined {
-  const path = databasePath(dir);
+  const path = runPaths(dir).database;
   if (!existsSync(path)) return undefined;
   const db = openRunDatabase(path, { readonly: true });
   try {
@@ -66,7 +66,7 @@ export function readStatus(dir: string): StageStatus[] | undefined {
 
 export function describeStatus(dir: string): string {
   const stages = readStatus(dir);
-  if (!stages) return `${dir}: no run yet (no ${databasePath(dir)})`;
+  if (!stages) return `${dir}: no run yet (no ${runPaths(dir).database})`;
   const lines = [`${dir}:`];
   for (const { stage, state, updatedAt, checkpoint, nats } of stages) {
     const label = stage === 'count' ? 'read+tokenize+count' : stage;

@@ -1,5 +1,5 @@
 /**
- * lmpipe worker: counts shards for pipelines run with `--nats`, on this machine.
+ * lmpipe worker: counts shards and reduces partitions for pipelines run with `--nats`, on this machine.
  *
  *   npm run worker -- --nats nats://host:4222                 # one job per core, until Ctrl-C
  *   npx deno task worker --nats nats://host:4222 --workers 2
@@ -29,7 +29,7 @@ const FLAGS: Record<string, FlagSpec> = {
 
 const USAGE = `Usage: npm run worker -- --nats URL [--workers N] [--exit-when-idle S] [credentials]
 
-Pulls count jobs from pipelines run with --nats URL and runs them, one job per worker process,
+Pulls count and reduce jobs from pipelines run with --nats URL and runs them, one job per worker process,
 until SIGTERM or Ctrl-C. See the README, "Counting on several machines".
 
 ${flagLines(FLAGS, { kebab: true }).join('\n')}`;

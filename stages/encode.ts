@@ -21,7 +21,7 @@ import type { Config } from '../pipeline/config.ts';
 import { LmpipeError } from '../lib/errors.ts';
 import type { Stage, StageContext, StageEvent } from '../pipeline/types.ts';
 import {
-  createIdWriter, encodedPaths, idsSha256, readIds, removeEncoded, vocabHash, vocabLookup,
+  createIdWriter, idsSha256, readIds, removeEncoded, vocabHash, vocabLookup,
 } from '../storage/encoded.ts';
 import type { Database } from '../storage/driver.ts';
 import { getMeta, loadStage, markDone, saveCheckpoint } from '../storage/stages.ts';
@@ -78,11 +78,11 @@ async function* encode(ctx: StageContext): AsyncGenerator<StageEvent> {
   const sizes = splitSizes(tokens, config);
   const { lookup, vocabSize } = vocabLookup(db);
   db.transaction(() => saveCheckpoint(db, 'encode', fingerprint, { phase: 'writing', ...sizes }))();
-  const paths = encodedPaths(dir);
-  mkdirSync(paths.dir, { recursive: true });
+  const paths = runPaths(dir);
+  mkdirSync(paths.encodedDir, { recursive: true });
   const fd = openSync(source, 'r');
-  const train = createIdWriter(paths.train);
-  const valid = createIdWriter(paths.valid);
+  const train = createIdWriter(paths.encodedTrain);
+  const valid = createIdWriter(paths.encodedValid);
   let complete = false;
   try {
     const raw = new Int32Array(BLOCK_TOKENS);
@@ -135,10 +135,10 @@ export function loadEncoded(db: Database, options: { dir?: string } = {}): Encod
       `run \`npm run pipeline -- --out ${dir} --until encode\``, { stage: 'train' });
   }
   const checkpoint = record.checkpoint;
-  const paths = encodedPaths(dir);
-  const train = readIds(paths.train, checkpoint.train);
-  const valid = readIds(paths.valid, checkpoint.valid);
-  const files = [[paths.train, train, checkpoint.trainSha256], [paths.valid, valid, checkpoint.validSha256]] as const;
+  const paths = runPaths(dir);
+  const train = readIds(paths.encodedTrain, checkpoint.train);
+  const valid = readIds(paths.encodedValid, checkpoint.valid);
+  const files = [[paths.encodedTrain, train, checkpoint.trainSha256], [paths.encodedValid, valid, checkpoint.validSha256]] as const;
   for (const [path, ids, sha256] of files) {
     if (idsSha256(ids) !== sha256) {
       throw new LmpipeError('STATE', `Expected ${path} to have the sha256 the encode stage recorded, got another; ` +

@@ -24,7 +24,6 @@ import { openRunDatabase } from '../storage/schema.ts';
 import { getMeta, loadStage, markDone } from '../storage/stages.ts';
 import { tokenizeText } from './ingest/index.ts';
 import { initHidden, paramSpecs, stepLogits, type Hidden, type ModelShape, type Params } from './train/index.ts';
-import { checkpointPath } from './train/index.ts';
 import { runPaths } from '../storage/run-paths.ts';
 
 export interface SampleOptions {
@@ -225,7 +224,7 @@ function _corpusPrefix(dir: string, vocab: string[], separator: string): string 
 
 /** The trained model of `dir` (its latest checkpoint), refused when the vocab table is not the one it learnt. */
 export function loadModel(dir: string, db: Database): { params: Params; shape: ModelShape; run: string; settings: { batch: number; steps: number } } {
-  const path = checkpointPath(dir);
+  const path = runPaths(dir).trainCheckpoint;
   const saved = readCheckpoint<{ shape: ModelShape; run: string; data: { vocabHash: string }; settings: { batch: number; steps: number } }>(path);
   if (!saved) {
     throw new LmpipeError('STATE', `Expected a trained model in ${path}, got no such file; run the train stage first`, { stage: 'sample', file: path });

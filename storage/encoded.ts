@@ -31,12 +31,6 @@ import type { Database } from './driver.ts';
 import { vocabTokens } from './vocab.ts';
 import { runPaths } from './run-paths.ts';
 
-/** Where the splits live in run directory `dir`. */
-export const encodedPaths = (dir: string) => {
-  const paths = runPaths(dir);
-  return { dir: paths.encodedDir, train: paths.encodedTrain, valid: paths.encodedValid };
-};
-
 /** Typed arrays use the machine's byte order; files are little-endian. */
 const BIG_ENDIAN = endianness() === 'BE';
 
@@ -134,7 +128,7 @@ export const idsSha256 = (ids: Int32Array) => createHash('sha256').update(_littl
 
 /** Removes the split files and any temporaries a killed run left. */
 export function removeEncoded(dir: string): void {
-  rmSync(encodedPaths(dir).dir, { recursive: true, force: true });
+  rmSync(runPaths(dir).encodedDir, { recursive: true, force: true });
 }
 
 /** The bytes of `ids` in file order: a view on little-endian machines, a swapped copy otherwise. */

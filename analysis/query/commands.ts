@@ -71,7 +71,7 @@ const top: QueryCommand = {
   summary: 'The K most frequent n-grams of order N, with counts and relative frequencies',
   flags: {
     n: { kind: 'integer', min: 1, default: 1, help: 'N-gram order' },
-    k: { kind: 'integer', min: 1, default: 10, help: 'How many to show' },
+    k: { kind: 'integer', min: 1, default: 10, value: 'K', help: 'How many to show' },
   },
   positionals: { min: 0, max: 0, name: 'nothing' },
   notes: ['Example: npm run query -- top --n 2 --k 10', 'Ties are listed in first-occurrence order of their tokens.'],
@@ -111,7 +111,7 @@ const vocab: QueryCommand = {
   name: 'vocab',
   usage: 'vocab [--k K]',
   summary: 'The first K vocabulary entries (id, token, count) and the vocabulary size',
-  flags: { k: { kind: 'integer', min: 0, default: 20, help: 'How many entries to show' } },
+  flags: { k: { kind: 'integer', min: 0, default: 20, value: 'K', help: 'How many entries to show' } },
   positionals: { min: 0, max: 0, name: 'nothing' },
   notes: ['Example: npm run query -- vocab --k 28', 'Ids follow d2l: <unk> is 0, then the reserved tokens, then by count.'],
   run({ q, flags }) {
@@ -131,7 +131,7 @@ const prob: QueryCommand = {
   usage: 'prob <token> [--given <tokens...>]',
   summary: 'Maximum-likelihood and Laplace-smoothed P(token | given) (d2l 8.3)',
   flags: {
-    given: { kind: 'list', help: 'The history, oldest token first', default: [] },
+    given: { kind: 'list', value: '<tokens...>', help: 'The history, oldest token first', default: [] },
     smoothing: SMOOTHING_FLAG, 'discount-fallback': FALLBACK_FLAG, ...EPS_FLAGS,
   },
   positionals: { min: 1, max: 1, name: 'a token' },
@@ -237,8 +237,8 @@ const zipf: QueryCommand = {
   summary: "Least-squares fit of Zipf's law log n_i = -α·log i + c over ranks R1..R2",
   flags: {
     n: { kind: 'integer', min: 1, default: 1, help: 'N-gram order' },
-    from: { kind: 'integer', min: 1, default: 1, help: 'First rank fitted' },
-    to: { kind: 'integer', min: 2, help: 'Last rank fitted [default: the last rank with a count above 1]' },
+    from: { kind: 'integer', min: 1, default: 1, value: 'R1', help: 'First rank fitted' },
+    to: { kind: 'integer', min: 2, value: 'R2', help: 'Last rank fitted [default: the last rank with a count above 1]' },
   },
   positionals: { min: 0, max: 0, name: 'nothing' },
   notes: [

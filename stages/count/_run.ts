@@ -43,9 +43,15 @@ export interface RunCountOptions {
    * where to hand back their buffers. stages/count/nats/ plugs in workers on other machines here.
    */
   shardSource?: ShardSource;
+  /**
+   * Who reduces the partitions (default: this machine's worker pool): each result once its
+   * `part-<p>.bin` is in place, in any order. stages/count/nats/ plugs in workers on other machines here.
+   */
+  reduceSource?: ReduceSource;
 }
 
 export type ShardSource = (shards: Shard[], ctx: StageContext) => { results: AsyncIterable<ShardCounts>; recycle(buffers: ArrayBuffer[]): void };
+export type ReduceSource = (jobs: ReduceJob[], ctx: StageContext) => AsyncIterable<ReduceResult>;
 
 export type CountPhase = 'count' | 'reduce' | 'write';
 
@@ -66,12 +72,11 @@ interface CountCheckpointRecord extends MergeState {
 
 const MIB = 1 << 20;
 
-export const tokensPath = (dir: string) => runPaths(dir).tokens;
-
 /** Deletes everything the count stage wrote (the runner forgets the stage record). */
 export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
   clearCounts(ctx.db);
-  if (existsSync(tokensPath(ctx.dir))) truncateSync(tokensPath(ctx.dir), 0);
+  const tokens = runPaths(ctx.dir).tokens;
+  if (existsSync(tokens)) truncateSync(tokens, 0);
   rmSync(runsDir(ctx.dir), { recursive: true, force: true });
 }
 
@@ -117,7 +122,10 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
       const jobs = Array.from({ length: progress.partitions }, (_, index) => index).filter((index) => !progress.reduced.includes(index))
         .map((index): ReduceJob => ({ index, path: runs, partitions: progress.partitions, shards: shards.length, order: config.order }));
       yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
-      for await (const result of _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule })) {
+      const results = options.reduceSource
+        ? options.reduceSource(jobs, ctx)
+        : _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule });
+      for await (const result of results) {
         progress.reduced.push(result.partition);
         save();
         yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
@@ -290,7 +298,7 @@ const WORKER = new URL('./_worker.ts', import.meta.url);
 
 /** Opens tokens.bin for appending after cutting it back to what the last checkpoint covers. */
 function _openStream(dir: string, bytes: number): number {
-  const path = tokensPath(dir);
+  const path = runPaths(dir).tokens;
   const size = existsSync(path) ? statSync(path).size : 0;
   if (size < bytes) {
     throw new LmpipeError('STATE', `Expected ${path} to hold at least ${bytes} bytes, found ${size}; run again with --fresh`, { stage: 'count' });

@@ -7,8 +7,7 @@
  * that order (lib/workers.ts's serve()): the pool may send the next job before this one is done,
  * and a thread's shards share its dictionary.
  *
- * The same module runs as a Node worker thread (through lib/worker-bootstrap.mjs) and as a Deno
- * web Worker.
+ * The same module runs as a worker thread under Node (through lib/worker-bootstrap.mjs) and Deno.
  */
 import { jobTransferables, runJob, type PoolMessage } from './_jobs.ts';
 import { serve } from '../../lib/workers.ts';

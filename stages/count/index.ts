@@ -3,7 +3,10 @@
  * (read -> tokenize -> count one shard; its result is merged in shard order by `runCount`).
  */
 export { count, countStage } from './count.ts';
-export { runCount, tokensPath, type ShardSource } from './_run.ts';
+export { runCount, type ReduceSource, type ShardSource } from './_run.ts';
+export { reducePartition, reduceSections, type ReduceJob, type ReduceResult } from './_reduce.ts';
+export { PartReader, partPath, RunReader, runPath, writePart, writeRun, type KeyedRows } from './_runfile.ts';
+export { compareKeys } from './_sort.ts';
 export { countJob, countShard, transferables, type CountJob, type ShardOptions } from './_shard.ts';
 export { ngramHash, tokenHash } from './_table.ts';
 export type { ShardCounts } from './_wire.ts';

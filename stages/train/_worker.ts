@@ -2,8 +2,8 @@
  * A training worker thread: holds one replica of the model (stages/train/_replica.ts) on its own
  * backend and answers `{ type: 'init', setup, backend }` once, then one `{ type: 'step', ... }` per
  * minibatch with its rows' mean loss (gradients and state go through shared memory).
- * stages/train/_parallel.ts drives it through lib/workers.ts; it runs as a Node worker thread
- * (through lib/worker-bootstrap.mjs) and as a Deno web Worker.
+ * stages/train/_parallel.ts drives it through lib/workers.ts; it runs as a worker thread under Node
+ * (through lib/worker-bootstrap.mjs) and Deno.
  */
 import { serve } from '../../lib/workers.ts';
 import { backend, type BackendName } from './backend.ts';

@@ -15,9 +15,7 @@ import type { MetricRow } from '../../storage/metrics.ts';
 import type { SamplerState } from './batches.ts';
 import { initParams, paramSpecs, type Hidden, type ModelShape, type Params } from './model.ts';
 import { createOptimizer, type OptimizerState } from './optim.ts';
-import { runPaths } from '../../storage/run-paths.ts';
 
-export const checkpointPath = (dir: string) => runPaths(dir).trainCheckpoint;
 
 /** The settings that decide a training's numbers (the train stage's fingerprint). Not the backend. */
 export function trainSettings(config: Config) {

@@ -34,10 +34,11 @@ import { initHidden as zeroHidden, lossAndGradients, windowLoss, type Hidden, ty
 import { pendingLosses } from './_losses.ts';
 import { applyUpdate, clipGradients } from './optim.ts';
 import {
-  checkpointBackend, checkpointPath, disposeTraining, loadTraining, moreEpochs, saveTraining, startTraining, trainSettings, trainWorkerCount,
+  checkpointBackend, disposeTraining, loadTraining, moreEpochs, saveTraining, startTraining, trainSettings, trainWorkerCount,
   type TrainState,
 } from './state.ts';
 import { parallelStepper, WORKER_BACKENDS, type Stepper } from './_parallel.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 import { LmpipeError } from '../../lib/errors.ts';
 
 export const trainStage: Stage = {
@@ -57,7 +58,7 @@ export const trainStage: Stage = {
   },
   run: train,
   reset: ({ dir, db }) => {
-    rmSync(checkpointPath(dir), { force: true });
+    rmSync(runPaths(dir).trainCheckpoint, { force: true });
     clearRuns(db);
   },
 };
@@ -65,18 +66,19 @@ export const trainStage: Stage = {
 /** Trains (or resumes training) the model of `ctx.dir`; yields a progress event per epoch and checkpoint. */
 export async function* train(ctx: StageContext): AsyncGenerator<StageEvent> {
   const { db, dir, config, fingerprint, signal } = ctx;
-  const used = await backend(config.backend, { prefer: checkpointBackend(checkpointPath(dir)) }); // auto resumes where it started
+  const checkpointFile = runPaths(dir).trainCheckpoint;
+  const used = await backend(config.backend, { prefer: checkpointBackend(checkpointFile) }); // auto resumes where it started
   ctx.log(`backend ${used.detail}`);
   const encoded = loadEncoded(db, { dir });
   const data = { vocabSize: encoded.vocabSize, vocabHash: encoded.vocabHash, trainTokens: encoded.train.length, validTokens: encoded.valid.length };
   const sampler = batches(encoded.train, { sampler: config.sampler, batchSize: config.batch, steps: config.steps, seed: config.seed });
-  const resumed = loadTraining(checkpointPath(dir), { config, data, backend: used.name, log: ctx.log });
+  const resumed = loadTraining(checkpointFile, { config, data, backend: used.name, log: ctx.log });
   const run = resumed?.run ?? fingerprint;
   const s = resumed?.state ?? startTraining(config, data, sampler.initialState());
   if (resumed) ctx.log(`resuming at epoch ${s.sampler.epoch + 1}, step ${s.step}`);
   const save = async () => {
     stepper.sync();
-    await saveTraining(checkpointPath(dir), s, { run, config, data, backend: used.name });
+    await saveTraining(checkpointFile, s, { run, config, data, backend: used.name });
     db.transaction(() => {
       saveMetrics(db, run, s.history);
       saveCheckpoint(db, 'train', fingerprint, { run, step: s.step, epoch: s.sampler.epoch, cursor: s.sampler.cursor });

@@ -1,8 +1,10 @@
 /**
- * lmpipe under Deno, beyond the smoke suite: a count worker (web Worker) that dies is replaced and
- * its shard retried; and the whole pipeline under Deno, killed with SIGKILL while counting and
- * while training (epochs of many steps) and resumed under Deno, ends identical to an uninterrupted
- * run under Node: every file and table (test/helpers/run-dump.ts), trained weights included.
+ * lmpipe under Deno, beyond the smoke suite: a pool worker (a node:worker_threads Worker) that
+ * exits, throws or leaves a rejection unhandled mid-job is noticed, replaced and its shard retried,
+ * and fails the pool the second time; and the whole pipeline under Deno, killed with SIGKILL while
+ * counting and while training (epochs of many steps) and resumed under Deno, ends identical to an
+ * uninterrupted run under Node: every file and table (test/helpers/run-dump.ts), trained weights
+ * included.
  */
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,12 +22,24 @@ const skip = !existsSync(deno) && `deno is not installed at ${deno}`;
 const denoRun = (args: string[]) => ['run', '-A', '--config', join(root, 'deno.json'), ...args];
 const tmp = () => mkdtempSync(join(tmpdir(), 'lmpipe-deno-'));
 
-t.test('under Deno, a count worker that dies is replaced and its shard retried', { skip }, async (t) => {
-  const run = spawnSync(deno, denoRun([join(root, 'test/helpers/workers-deno.ts'), join(tmp(), 'marker')]), { cwd: root, encoding: 'utf8' });
-  t.equal(run.status, 0, 'the pool finishes');
-  const { indices, log } = JSON.parse(run.stdout.trim().split('\n').pop()!);
-  t.same(indices, [0, 1, 2, 3, 4, 5], 'every shard counted once, in order');
-  t.match(log, [/^A count worker died on shard 2 of \/corpus\/a\.txt \(it threw .*boom\); retrying it$/], 'the death is logged and the shard retried');
+t.test('under Deno, a worker that exits, throws or leaves a rejection unhandled mid-job is noticed: retried once, then the pool fails', { skip }, async (t) => {
+  // The timeout only turns a hang (a death nobody noticed) into a failure; the run takes seconds.
+  const run = spawnSync(deno, denoRun([join(root, 'test/helpers/workers-deno.ts'), join(tmp(), 'marker')]), { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  t.equal(run.status, 0, `the pool returns or fails, it does not hang (${run.signal ?? run.stderr.slice(-500)})`);
+  const outcomes = JSON.parse(run.stdout.trim().split('\n').pop()!);
+  t.same(outcomes['exit-once'].indices, [0, 1, 2, 3, 4, 5], 'exited once: every shard counted once, in order');
+  t.match(outcomes['exit-once'].log, [/^A count worker died on shard 2 of \/corpus\/a\.txt \(it exited with code 3\); retrying it$/], 'the death is logged and the shard retried');
+  const died = (at: number, why: string) => ({
+    name: 'LmpipeError', code: 'INTERNAL', file: '/corpus/a.txt', position: `bytes ${at * 100}-${at * 100 + 100}`,
+    message: `A count worker died twice on shard ${at} (${why})`,
+  });
+  t.same(outcomes.exit.error, died(3, 'it exited with code 3'), 'Deno.exit() twice: the pool fails naming the shard');
+  t.same(outcomes.exit.indices, [0, 1, 2], 'the shards before it were yielded');
+  t.same(outcomes.uncaught.error, died(1, 'it threw boom'), 'an uncaught exception twice: the same');
+  t.same(outcomes.reject.error, died(1, 'it threw rejected'), 'an unhandled rejection twice: the same');
+  t.same(outcomes.transfer.payloads, [0, 1, 2, 3, 4, 5], 'transferred results arrive whole, in order');
+  t.same(outcomes.transfer.received.sort(), [1024, 2048], 'each recycled buffer reached a worker once');
+  t.ok(outcomes.transfer.detached, 'transferred, not copied');
 });
 
 t.test('the pipeline under Deno, killed while counting and while training, resumes to what Node computes', { skip }, async (t) => {

@@ -4,6 +4,9 @@
  * result compared with a local run's database and tokens.bin, byte for byte, through each fault:
  * a worker SIGKILLed mid-job, a long job kept alive by heartbeats, the coordinator SIGKILLed and
  * rerun, the server restarted mid-run, a worker returning garbage, a job failing three times.
+ * Shard (count) jobs and partition (reduce) jobs go through the same faults where they differ:
+ * the coordinator killed in the reduce phase, a reduce job's worker killed, a garbage part file,
+ * a reduce job failing three times.
  * Skipped (and says so) when nats-server is not installed; `.ci/run` installs it.
  */
 import t from 'tap';
@@ -29,14 +32,23 @@ t.test('distributed counting on a nats-server', { skip: skipWithoutNats() }, asy
   const { dir: inputs, files } = writeInputs(13, 3000);
   const settings = ['--input', ...files, '--tokenizer', 'char', '--order', '3', '--shard-mb', '0.002', '--until', 'count', '--checkpoint-secs', '0'];
 
-  /** Runs the pipeline; after `killAfter` progress events, SIGKILLs it; `onEvents` sees the count so far. */
-  const runPipeline = (dir: string, extra: string[] = [], killAfter?: number, onEvents?: (events: number) => void) => new Promise<{ code: number | null; killed: boolean; stderr: string; events: number }>((resolve, reject) => {
+  /**
+   * Runs the pipeline; SIGKILLs it after `killAfter` progress events, or at the first event
+   * `killAfter` picks; `onEvents` sees the count so far.
+   */
+  type Progress = { type: string; done: number; total: number; data?: { phase?: string } };
+  const runPipeline = (dir: string, extra: string[] = [], killAfter?: number | ((event: Progress) => boolean), onEvents?: (events: number) => void) => new Promise<{ code: number | null; killed: boolean; stderr: string; events: number }>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', pipeline, ...settings, '--out', dir, '--json', ...extra], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let events = 0;
+    let partial = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
-      events += text.split('\n').filter((line) => line.includes('"type":"progress"')).length;
-      if (killAfter !== undefined && events >= killAfter) child.kill('SIGKILL');
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const event of lines.filter((line) => line.includes('"type":"progress"')).map((line) => JSON.parse(line) as Progress)) {
+        events++;
+        if (typeof killAfter === 'number' ? events >= killAfter : killAfter?.(event)) child.kill('SIGKILL');
+      }
       onEvents?.(events);
     });
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
@@ -105,6 +117,26 @@ t.test('distributed counting on a nats-server', { skip: skipWithoutNats() }, asy
     t.same(await streams(), []);
   });
 
+  await t.test('a coordinator SIGKILLed in the reduce phase and rerun reduces only the partitions not recorded', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lmpipe-nats-'));
+    const reduced = () => workers.reduce((sum, worker) => sum + (worker.output().match(/finished partition/g) ?? []).length, 0);
+    const before = reduced();
+    let partitions = 0;
+    const killed = await runPipeline(dir, distributed(), (event) => {
+      if (event.data?.phase === 'reduce') partitions = event.total;
+      return event.data?.phase === 'reduce' && event.done >= 1;
+    });
+    t.ok(killed.killed, killed.stderr);
+    t.ok(partitions >= 2, `${partitions} partitions`);
+    const rerun = await runPipeline(dir, distributed());
+    t.equal(rerun.code, 0, rerun.stderr);
+    t.same(result(dir), expected);
+    t.same(await streams(), []);
+    // The rerun took what the killed run left in JetStream (jobs out, parts stored) and published
+    // the rest: every partition reduced once over the two runs.
+    t.equal(reduced() - before, partitions);
+  });
+
   await t.test('the server restarted mid-run: clients reconnect and the counts are the same', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'lmpipe-nats-'));
     // Restart once the run has merged a few shards (jobs out, results flowing).
@@ -121,16 +153,17 @@ t.test('distributed counting on a nats-server', { skip: skipWithoutNats() }, asy
 
   await stopWorkers(workers);
 
-  await t.test('a server that lets in only lmpipe\'s users, onto lmpipe\'s subjects (the README\'s config)', async (t) => {
+  await t.test('a server that lets in only lmpipe\'s users, onto lmpipe\'s subjects (the README\'s config), and a Deno worker alone', async (t) => {
     const locked = (await startNatsServer(['-c', join(root, 'test/helpers/nats-lmpipe.conf')]))!;
     t.teardown(() => locked.stop());
     const url = (user: string) => locked.url.replace('nats://', `nats://${user}@`);
-    const worker = startWorker(url('worker:worker-secret'));
+    const worker = startWorker(url('worker:worker-secret'), { runtime: 'deno' });
     await waitForOutput(worker, (output) => output.includes('waiting for jobs'));
     const dir = mkdtempSync(join(tmpdir(), 'lmpipe-nats-'));
     const run = await runPipeline(dir, ['--nats', url('coordinator:coordinator-secret'), '--nats-ack-wait', String(ACK_WAIT)]);
     t.equal(run.code, 0, run.stderr);
     t.same(result(dir), expected);
+    t.match(worker.output(), /finished shard[^]*finished partition/, 'the Deno worker counted and reduced');
     const refused = await runPipeline(mkdtempSync(join(tmpdir(), 'lmpipe-nats-')), ['--nats', url('coordinator:wrong')]);
     t.equal(refused.code, 4);
     t.match(refused.stderr, /Could not connect to NATS at 127\.0\.0\.1:\d+: .*Authorization Violation/);
@@ -150,6 +183,22 @@ t.test('distributed counting on a nats-server', { skip: skipWithoutNats() }, asy
     t.equal(run.code, 0, run.stderr);
     t.same(result(dir), expected);
     t.match(rescuer.output(), new RegExp(`finished shard ${shard} .*\\(attempt 2\\)`), 'the killed job was redelivered');
+    await stopWorkers([rescuer]);
+  });
+
+  await t.test('a worker SIGKILLed mid reduce job: the partition goes to another worker after the ack wait', async (t) => {
+    const stalled = startWorker(server.url, { script: testWorker, args: ['--mode', 'stall', '--kind', 'reduce'] });
+    await waitForOutput(stalled, (output) => output.includes('waiting for jobs'));
+    const dir = mkdtempSync(join(tmpdir(), 'lmpipe-nats-'));
+    const running = runPipeline(dir, distributed());
+    await waitForOutput(stalled, (output) => /stalled on partition \d+/.test(output));
+    stalled.child.kill('SIGKILL');
+    const partition = /stalled on partition (\d+)/.exec(stalled.output())![1];
+    const rescuer = startWorker(server.url);
+    const run = await running;
+    t.equal(run.code, 0, run.stderr);
+    t.same(result(dir), expected);
+    t.match(rescuer.output(), new RegExp(`finished partition ${partition} .*\\(attempt 2\\)`), 'the killed job was redelivered');
     await stopWorkers([rescuer]);
   });
 
@@ -201,6 +250,26 @@ t.test('distributed counting on a nats-server', { skip: skipWithoutNats() }, asy
       await stopWorkers([bad]);
     });
   }
+
+  await t.test('a worker returning a garbage part file stops the run with an error naming the partition', async (t) => {
+    const bad = startWorker(server.url, { script: testWorker, args: ['--mode', 'garbage', '--kind', 'reduce'] });
+    await waitForOutput(bad, (output) => output.includes('waiting for jobs'));
+    const run = await runPipeline(mkdtempSync(join(tmpdir(), 'lmpipe-nats-')), distributed());
+    t.equal(run.code, 1, run.stderr);
+    t.match(run.stderr, /error: count: Partition 0 of \d+: A worker returned a part file that is not valid: Expected/);
+    t.same(await streams(), [], 'the failed run left nothing in JetStream');
+    await stopWorkers([bad]);
+  });
+
+  await t.test('a reduce job that fails three times stops the run with the worker\'s error, naming the partition', async (t) => {
+    const failing = startWorker(server.url, { script: testWorker, args: ['--mode', 'fail', '--kind', 'reduce'] });
+    await waitForOutput(failing, (output) => output.includes('waiting for jobs'));
+    const run = await runPipeline(mkdtempSync(join(tmpdir(), 'lmpipe-nats-')), distributed());
+    t.equal(run.code, 1, run.stderr);
+    t.match(run.stderr, /Partition \d+ of \d+: failed 3 times; last on worker .*: This test worker fails every job/);
+    t.same(await streams(), []);
+    await stopWorkers([failing]);
+  });
 
   await t.test('a job that fails three times stops the run with the worker\'s error, naming the shard', async (t) => {
     const failing = startWorker(server.url, { script: testWorker, args: ['--mode', 'fail'] });

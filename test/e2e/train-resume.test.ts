@@ -12,7 +12,8 @@ import { Rng } from '../../lib/rng.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
 import { loadStage } from '../../storage/stages.ts';
 import { backend, trainStage } from '../../stages/train/index.ts';
-import { checkpointPath, loadTraining } from '../../stages/train/index.ts';
+import { loadTraining } from '../../stages/train/index.ts';
+import { runPaths } from '../../storage/run-paths.ts';
 import { corpusSkip, runStages, smallText, tinyConfig } from '../helpers/train-fixture.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/train-child.ts', import.meta.url));
@@ -48,7 +49,7 @@ function metricRows(out: string) {
 
 /** The checkpoint minus what depends on the clock (seconds spent, tokens per second). */
 function checkpointContent(out: string) {
-  const saved = readCheckpoint<Record<string, any>>(checkpointPath(out))!;
+  const saved = readCheckpoint<Record<string, any>>(runPaths(out).trainCheckpoint)!;
   const record = structuredClone(saved.record);
   record.epochProgress.seconds = 0;
   for (const row of record.history) row.tokensPerSecond = null;
@@ -121,8 +122,8 @@ t.test('train on webgpu resumes after kill -9 on the backend it started on, matc
   const b = metricRows(interrupted.out);
   t.equal(b.rows.length, 4, 'train and valid rows for 2 epochs');
   t.ok(near(b.rows.map((row: any) => row.loss), a.rows.map((row: any) => row.loss), 1e-6), 'metric losses');
-  const ca = readCheckpoint(checkpointPath(reference.out))!.tensors;
-  const cb = readCheckpoint(checkpointPath(interrupted.out))!.tensors;
+  const ca = readCheckpoint(runPaths(reference.out).trainCheckpoint)!.tensors;
+  const cb = readCheckpoint(runPaths(interrupted.out).trainCheckpoint)!.tensors;
   t.same(Object.keys(cb), Object.keys(ca));
   const exact = Object.keys(ca).every((name) => Buffer.compare(Buffer.from(ca[name].values.buffer), Buffer.from(cb[name].values.buffer)) === 0);
   for (const name of Object.keys(ca)) t.ok(near(cb[name].values, ca[name].values, 1e-6), `${name} within 1e-6`);
@@ -178,7 +179,7 @@ t.test('train refuses a checkpoint of another model shape or vocabulary', { skip
   const identity = { vocabSize: 28, vocabHash: 'f'.repeat(64), trainTokens: 1, validTokens: 1 };
   const error = await (async () => {
     try {
-      loadTraining(checkpointPath(config.out), { config, data: identity, backend: 'cpu', log() {} });
+      loadTraining(runPaths(config.out).trainCheckpoint, { config, data: identity, backend: 'cpu', log() {} });
     } catch (e) {
       return e;
     }
@@ -190,7 +191,7 @@ t.test('train with 2 workers resumes to the uninterrupted 2-worker run bit for b
   const settings: Partial<Config> = { backend: 'cpu', epochs: 2, sampler: 'sequential', checkpointEvery: 4, trainWorkers: 2, optimizer: 'adam', lr: 0.01 };
   const { base, text, reference, interrupted } = await abortedRun(t, settings, 2);
   t.equal(metricRows(interrupted.out).stage?.state, 'running', 'stopped mid-epoch, with the replicas\' hidden state in the checkpoint');
-  t.ok(readCheckpoint(checkpointPath(interrupted.out))!.tensors['hidden/0/0'], 'the carried state was saved');
+  t.ok(readCheckpoint(runPaths(interrupted.out).trainCheckpoint)!.tensors['hidden/0/0'], 'the carried state was saved');
   await runStages({ ...interrupted, until: 'train' });
   t.same(metricRows(interrupted.out).rows, metricRows(reference.out).rows, 'losses identical to the uninterrupted run');
   t.same(checkpointContent(interrupted.out).bytes, checkpointContent(reference.out).bytes, 'weights and Adam slots bit for bit');

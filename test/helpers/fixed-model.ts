@@ -7,7 +7,7 @@ import { vocabHash } from '../../storage/encoded.ts';
 import { openRunDatabase } from '../../storage/schema.ts';
 import { runPaths } from '../../storage/run-paths.ts';
 import { setMeta } from '../../storage/stages.ts';
-import { checkpointPath, paramSpecs, type ModelShape } from '../../stages/train/index.ts';
+import { paramSpecs, type ModelShape } from '../../stages/train/index.ts';
 
 export function fixedModel(dir: string, p: number[], options: { vocab?: string[]; tokenizer?: string } = {}): void {
   const { vocab = ['<unk>', ' ', 'a', 'b', 'c'], tokenizer = 'd2l-char' } = options;
@@ -22,5 +22,5 @@ export function fixedModel(dir: string, p: number[], options: { vocab?: string[]
     const values = spec.name === 'output.b_q' ? Float32Array.from(p, Math.log) : new Float32Array(size).fill(0.1);
     return [`param/${spec.name}`, { shape: spec.shape, values: spec.name === 'output.W_q' ? new Float32Array(size) : values }];
   }));
-  writeCheckpoint(checkpointPath(dir), { shape, run: 'fixed', data }, tensors);
+  writeCheckpoint(runPaths(dir).trainCheckpoint, { shape, run: 'fixed', data }, tensors);
 }

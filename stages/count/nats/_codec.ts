@@ -1,8 +1,8 @@
 /**
  * One shard's counts as bytes, for the object store: what a NATS worker uploads and the coordinator
  * merges. Raw typed arrays would be about 6x the shard's text (word trigrams: 23 MB for a 4 MB
- * shard), and the object store moves some 60 MB/s on loopback, so every integer is a LEB128 varint:
- * ids are small (a shard's own dictionary, first-occurrence order) and most counts are 1, which
+ * shard), and every byte crosses the network twice (put, get: 140-370 MB/s on loopback, and less
+ * between machines), so every integer is a LEB128 varint: ids are small (a shard's own dictionary, first-occurrence order) and most counts are 1, which
  * brings it near 1.7x. The n-gram hashes are not sent: the decoder recomputes them from the tokens'
  * text (the same `ngramHash` the worker used), which costs less than moving them.
  *

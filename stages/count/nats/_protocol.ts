@@ -5,9 +5,12 @@
  *   stream  LMPIPE_<run>      work queue, file storage, subjects lmpipe.<run>.>
  *     lmpipe.<run>.jobs.count.<shard>      a CountJobMessage; consumer `workers` (explicit ack)
  *     lmpipe.<run>.results.count.<shard>   a ResultMessage;  consumer `coordinator`
- *   bucket  lmpipe-<run>      object store: input/<shard> (with --ship-input), count/<shard>
- * Reduce jobs (per hash partition) are meant to take the subjects jobs.reduce.<partition> and
- * results.reduce.<partition> beside these, with objects reduce/<partition>.
+ *     lmpipe.<run>.jobs.reduce.<partition>     a ReduceJobMessage (same consumers)
+ *     lmpipe.<run>.results.reduce.<partition>  a ResultMessage
+ *   bucket  lmpipe-<run>      object store: input/<shard> (with --ship-input), count/<shard>;
+ *                             sections/<partition> (the partition's sections of every run, from the
+ *                             coordinator's disk: _codec.ts), part/<partition> (a part-<p>.bin file)
+ * The count phase and the reduce phase each create the stream and bucket and delete them when done.
  *
  * Core subjects (not stored): lmpipe.announce (a coordinator has published jobs: idle workers look
  * now rather than at their next poll) and lmpipe.workers (each worker's presence, every few seconds).
@@ -37,13 +40,17 @@ export function runNames(run: string) {
     subjects: `${SUBJECT_PREFIX}.${run}.>`,
     jobs: `${SUBJECT_PREFIX}.${run}.jobs.>`,
     results: `${SUBJECT_PREFIX}.${run}.results.>`,
-    countJob: (index: number) => `${SUBJECT_PREFIX}.${run}.jobs.count.${index}`,
-    countResult: (index: number) => `${SUBJECT_PREFIX}.${run}.results.count.${index}`,
+    job: (kind: JobKind, index: number) => `${SUBJECT_PREFIX}.${run}.jobs.${kind}.${index}`,
+    result: (kind: JobKind, index: number) => `${SUBJECT_PREFIX}.${run}.results.${kind}.${index}`,
     bucket: `${SUBJECT_PREFIX}-${run}`,
-    inputObject: (index: number) => `input/${index}`,
-    countObject: (index: number) => `count/${index}`,
+    /** A job's shipped input: the shard's bytes (--ship-input), or the partition's sections. */
+    input: (kind: JobKind, index: number) => (kind === 'count' ? `input/${index}` : `sections/${index}`),
+    /** A job's output: the shard's counts, or the partition's part file. */
+    output: (kind: JobKind, index: number) => (kind === 'count' ? `count/${index}` : `part/${index}`),
   };
 }
+
+export type JobKind = 'count' | 'reduce';
 
 /** A count job: one shard, read from its path or (shipped) from the object `input`. */
 export interface CountJobMessage {
@@ -55,12 +62,28 @@ export interface CountJobMessage {
   input?: string;
 }
 
-export type JobMessage = CountJobMessage;
+/**
+ * A reduce job: hash partition `index` of P, whose sections of every shard's run are the object
+ * `input` (the runs are on the coordinator's disk); the worker stores the part file it reduces to.
+ */
+export interface ReduceJobMessage {
+  kind: 'reduce';
+  run: string;
+  index: number;
+  partitions: number;
+  order: number;
+  input: string;
+}
+
+export type JobMessage = CountJobMessage | ReduceJobMessage;
+
+/** The job's id within its kind: the shard's index, or the partition. */
+export const jobIndex = (job: JobMessage): number => (job.kind === 'count' ? job.shard.index : job.index);
 
 /** What a worker reports for a job: its output object, or the error of its last attempt. */
 export type ResultMessage =
-  | { kind: 'count'; index: number; ok: true; object: string; worker: string; attempt: number }
-  | { kind: 'count'; index: number; ok: false; error: string; worker: string; attempt: number };
+  | { kind: JobKind; index: number; ok: true; object: string; worker: string; attempt: number }
+  | { kind: JobKind; index: number; ok: false; error: string; worker: string; attempt: number };
 
 /** A worker's presence line. */
 export interface Presence {
@@ -72,8 +95,9 @@ export interface Presence {
   done: number;
 }
 
-/** The shard's place, for messages: "shard 3 (corpus.txt bytes 0-4194304)". */
-export function describeShard(shard: Shard): string {
-  const range = shard.format === 'text' ? ` bytes ${shard.start}-${shard.end}` : '';
-  return `shard ${shard.index} (${shard.path}${range})`;
+/** The job, for log lines: "shard 3 (corpus.txt bytes 0-4194304)", "partition 5 of 8". */
+export function describeJob(job: JobMessage): string {
+  if (job.kind === 'reduce') return `partition ${job.index} of ${job.partitions}`;
+  const range = job.shard.format === 'text' ? ` bytes ${job.shard.start}-${job.shard.end}` : '';
+  return `shard ${job.shard.index} (${job.shard.path}${range})`;
 }

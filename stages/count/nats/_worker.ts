@@ -1,9 +1,11 @@
 /**
  * A NATS worker: pulls jobs from every lmpipe run on the server, one at a time, and runs them.
  *
- * For each job it reads its input (the shard's path, or the shipped object), runs it (`countJob`:
- * read -> tokenize -> count one shard, with a dictionary of its own, encoded by _codec.ts), stores the
- * output in the run's object store, reports it on the run's results subject, and only then acks.
+ * For each job it reads its input (the shard's path, or the shipped object), runs it (`workJob`: a
+ * count job reads, tokenizes and counts one shard, with a dictionary of its own, encoded by
+ * _codec.ts; a reduce job reduces the partition's sections of the runs to a part file,
+ * _partition.ts), stores the output in the run's object store, reports it on the run's results
+ * subject, and only then acks.
  * A worker killed at any point leaves the job un-acked: the server delivers it again after the ack
  * wait, to this or another worker. While a job runs, `working()` every third of the ack wait keeps
  * it from being redelivered, however long it takes. A job that throws is nak'ed for another try; on
@@ -24,9 +26,10 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { LmpipeError } from '../../../lib/errors.ts';
 import { countShard } from '../index.ts';
 import { encodeShardCounts } from './_codec.ts';
+import { reduceShipped } from './_partition.ts';
 import { retrying } from './_connect.ts';
 import {
-  ANNOUNCE_SUBJECT, CHUNK_BYTES, describeShard, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames, STREAM_PREFIX, WORKERS_CONSUMER,
+  ANNOUNCE_SUBJECT, CHUNK_BYTES, describeJob, jobIndex, MAX_ATTEMPTS, PRESENCE_MS, PRESENCE_SUBJECT, runNames, STREAM_PREFIX, WORKERS_CONSUMER,
   type JobMessage, type Presence, type ResultMessage,
 } from './_protocol.ts';
 
@@ -35,7 +38,7 @@ export interface ServeOptions {
   /** Stop after this long without a job (ms); 0: run until `signal`. */
   exitWhenIdleMs?: number;
   log?(message: string): void;
-  /** The job's output, from the job and its shipped input (if any). */
+  /** The job's output, from the job and its shipped input (if any); default `workJob`. */
   handle?(job: JobMessage, input: Uint8Array | undefined): Promise<Uint8Array>;
 }
 
@@ -45,7 +48,7 @@ const PULL_MS = 1000;
 
 /** Serves jobs until `signal` or idleness; returns how many it finished. */
 export async function serveJobs(nc: NatsConnection, options: ServeOptions): Promise<number> {
-  const { signal, exitWhenIdleMs = 0, log = () => {}, handle = countJob } = options;
+  const { signal, exitWhenIdleMs = 0, log = () => {}, handle = workJob } = options;
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const presence: Presence = {
@@ -126,7 +129,7 @@ async function _serve(message: JsMsg, context: ServeContext): Promise<void> {
   const info = await jsm.consumers.info(names.stream, WORKERS_CONSUMER).catch(() => undefined);
   const ackWaitMs = (info?.config.ack_wait ?? 30e9) / 1e6;
   const heartbeat = setInterval(() => message.working(), Math.max(100, ackWaitMs / 3));
-  const index = job.shard.index;
+  const index = jobIndex(job);
   const started = performance.now();
   try {
     const store = await retrying(() => new Objm(nc).open(names.bucket));
@@ -136,30 +139,38 @@ async function _serve(message: JsMsg, context: ServeContext): Promise<void> {
       if (!input) throw new Error(`Expected the shipped input ${job.input} in ${names.bucket}`);
     }
     const output = await handle(job, input);
-    await retrying(() => store.putBlob({ name: names.countObject(index), options: { max_chunk_size: CHUNK_BYTES } }, output));
-    const result: ResultMessage = { kind: 'count', index, ok: true, object: names.countObject(index), worker, attempt };
-    await retrying(() => js.publish(names.countResult(index), JSON.stringify(result), { msgID: `${job.run}.result.${index}.${message.seq}.${attempt}` }));
+    const object = names.output(job.kind, index);
+    await retrying(() => store.putBlob({ name: object, options: { max_chunk_size: CHUNK_BYTES } }, output));
+    const result: ResultMessage = { kind: job.kind, index, ok: true, object, worker, attempt };
+    await retrying(() => js.publish(names.result(job.kind, index), JSON.stringify(result), { msgID: `${job.run}.result.${job.kind}.${index}.${message.seq}.${attempt}` }));
     await retrying(() => message.ackAck());
-    log(`finished ${describeShard(job.shard)} for run ${job.run} (attempt ${attempt}) in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    log(`finished ${describeJob(job)} for run ${job.run} (attempt ${attempt}) in ${((performance.now() - started) / 1000).toFixed(2)} s`);
   } catch (error) {
     const text = error instanceof LmpipeError ? `[${error.code}] ${error.toLine()}` : error instanceof Error ? error.message : String(error);
-    log(`failed ${describeShard(job.shard)} for run ${job.run} (attempt ${attempt} of ${MAX_ATTEMPTS}): ${text}`);
+    log(`failed ${describeJob(job)} for run ${job.run} (attempt ${attempt} of ${MAX_ATTEMPTS}): ${text}`);
     if (attempt < MAX_ATTEMPTS) {
       message.nak(250);
       return;
     }
-    const result: ResultMessage = { kind: 'count', index, ok: false, error: text, worker, attempt };
-    await js.publish(names.countResult(index), JSON.stringify(result)).catch(() => {});
+    const result: ResultMessage = { kind: job.kind, index, ok: false, error: text, worker, attempt };
+    await js.publish(names.result(job.kind, index), JSON.stringify(result)).catch(() => {});
     message.term();
   } finally {
     clearInterval(heartbeat);
   }
 }
 
-/** The count job: one shard, its own dictionary (so its result stands alone), encoded for the store. */
-export async function countJob(job: JobMessage, input: Uint8Array | undefined): Promise<Uint8Array> {
-  // A newer coordinator may send kinds of job (reduce) this worker does not know: fail them loudly.
-  if (job.kind !== 'count') throw new Error(`Expected a count job, got a \`${(job as { kind?: string }).kind}\` job: update this worker`);
+/**
+ * A job's work. A count job: one shard, its own dictionary (so its result stands alone), encoded for
+ * the store. A reduce job: the shipped sections of one partition, reduced to its part file.
+ */
+export async function workJob(job: JobMessage, input: Uint8Array | undefined): Promise<Uint8Array> {
+  if (job.kind === 'reduce') {
+    if (!input) throw new Error(`Expected the sections of partition ${job.index}`);
+    return reduceShipped(input, job);
+  }
+  // A newer coordinator may send kinds of job this worker does not know: fail them loudly.
+  if (job.kind !== 'count') throw new Error(`Expected a count or reduce job, got a \`${(job as { kind?: string }).kind}\` job: update this worker`);
   if (!input) return encodeShardCounts(await countShard(job.shard, job.options), job.run);
   // Shipped bytes: the shard's range as a file of its own (shards are cut at line ends), and the
   // byte after it when the file went on (_readShard), so that the document does not end here.

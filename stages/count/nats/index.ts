@@ -1,19 +1,19 @@
 /**
  * Distributed counting on NATS JetStream. `distributedCountStage` is the count stage, whose shards
- * are counted by workers on any machine when `--nats` is set (else it is `countStage` itself);
- * `serveJobs` is the worker loop (scripts/worker.ts). _protocol.ts names what the two share,
- * _codec.ts is the result format, _connect.ts the credentials.
+ * are counted and partitions reduced by workers on any machine when `--nats` is set (else it is
+ * `countStage` itself); `serveJobs` is the worker loop (scripts/worker.ts). _protocol.ts names what the two share,
+ * _codec.ts is the count result format, _partition.ts the reduce job's, _connect.ts the credentials.
  */
 import type { Stage } from '../../../pipeline/types.ts';
 import { countStage, runCount } from '../index.ts';
-import { natsCountShards } from './_coordinator.ts';
+import { natsCountShards, natsReduce } from './_coordinator.ts';
 
 export { connectNats, natsOptions, type NatsSettings } from './_connect.ts';
-export { natsCountShards, natsRunId } from './_coordinator.ts';
-export { countJob, serveJobs, type ServeOptions } from './_worker.ts';
-export type { JobMessage } from './_protocol.ts';
+export { natsCountShards, natsReduce, natsRunId } from './_coordinator.ts';
+export { serveJobs, workJob, type ServeOptions } from './_worker.ts';
+export { describeJob, jobIndex, type JobMessage } from './_protocol.ts';
 
 export const distributedCountStage: Stage = {
   ...countStage,
-  run: (ctx) => (ctx.config.nats ? runCount(ctx, { shardSource: natsCountShards }) : countStage.run(ctx)),
+  run: (ctx) => (ctx.config.nats ? runCount(ctx, { shardSource: natsCountShards, reduceSource: natsReduce }) : countStage.run(ctx)),
 };

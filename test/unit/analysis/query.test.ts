@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { query } from '../../../scripts/query.ts';
+import { QUERY_COMMANDS } from '../../../analysis/query/index.ts';
 import { openRunDatabase } from '../../../storage/schema.ts';
 import { bruteCounts, generateDocuments, key, writeDatabase } from '../../helpers/query-fixture.ts';
 
@@ -198,6 +199,17 @@ t.test('usage errors: unknown flag, bad value, missing arguments', async (t) => 
   const noDb = await run('top', '--out', join(dir, 'nowhere'));
   t.equal(noDb.code, 4);
   t.equal(noDb.stderr, `error: query: No database at ${join(dir, 'nowhere', 'lmpipe.sqlite')}; run \`npm start\` (or \`npm run pipeline -- --out DIR\`) first, or pass \`--db PATH\``);
+});
+
+t.test('each subcommand\'s --help names a flag\'s value as its usage line does, and every flag it names exists', async (t) => {
+  for (const command of QUERY_COMMANDS) {
+    const help = (await run(command.name, '--help')).stdout.split('\n');
+    for (const [, flag, value] of command.usage.matchAll(/\[--([\w-]+)(?: ([^\]]+))?\]/g)) {
+      t.ok(flag in command.flags, `${command.name}: --${flag} is one of its flags`);
+      const line = help.find((l) => l.startsWith(`  --${flag} `) || l === `  --${flag}`);
+      t.equal(line?.trim().split(/\s{2,}/)[0], value ? `--${flag} ${value}` : `--${flag}`, `${command.name} --${flag}`);
+    }
+  }
 });
 
 t.test('the CLI prints one line and exits non-zero on failure, JSON on success', async (t) => {

@@ -1,17 +1,10 @@
 import t from 'tap';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpoint, readCheckpointRecord, writeCheckpoint, writeFileAtomic } from '../../../lib/checkpoint.ts';
 
-const scratch = (t: { teardown(fn: () => void): void }) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-ckpt-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-};
-
 t.test('writeCheckpoint and readCheckpoint round-trip the record and float32 values bit for bit', async (t) => {
-  const dir = scratch(t);
+  const dir = t.testdir(); // removed when the test ends
   const path = join(dir, 'checkpoints', 'train.ckpt');
   const odd = Float32Array.of(-0, Number.MIN_VALUE, 3.4028234663852886e38, Number.NaN, Infinity, 1 / 3);
   const record = { step: 12, lr: 0.25, history: [{ epoch: 1, loss: Math.PI }], rng: { words: [1, 2, 3, 4294967295] } };
@@ -28,7 +21,7 @@ t.test('writeCheckpoint and readCheckpoint round-trip the record and float32 val
 });
 
 t.test('readCheckpoint refuses damaged files with a STATE error that says how to start over', async (t) => {
-  const dir = scratch(t);
+  const dir = t.testdir(); // removed when the test ends
   const path = join(dir, 'train.ckpt');
   writeCheckpoint(path, { step: 1 }, { w: { shape: [4], values: Float32Array.of(1, 2, 3, 4) } });
   const good = readFileSync(path);
@@ -48,7 +41,7 @@ t.test('readCheckpoint refuses damaged files with a STATE error that says how to
 });
 
 t.test('writeFileAtomic replaces the whole file', async (t) => {
-  const dir = scratch(t);
+  const dir = t.testdir(); // removed when the test ends
   const path = join(dir, 'f.bin');
   writeFileAtomic(path, [new Uint8Array(1000).fill(7)]);
   writeFileAtomic(path, [Uint8Array.of(1, 2), Uint8Array.of(3)]);

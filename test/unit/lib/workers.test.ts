@@ -122,6 +122,12 @@ t.test('workers() treats an uncaught exception in a worker as a death', async (t
   t.match(error.message, /it threw boom/);
 });
 
+t.test('workers() treats an unhandled rejection in a worker as a death', async (t) => {
+  const error = await drain(workers<Echo, Shard>(shards(4), { stage: 'count', workers: 1, module, options: { mode: 'reject', at: 2 } })).catch((e) => e);
+  t.match(error, { code: 'INTERNAL', file: '/corpus/a.txt', position: 'bytes 200-300' });
+  t.match(error.message, /died twice on shard 2 \(it threw rejected\)/);
+});
+
 t.test('workers() passes on an error a worker threw, with its code, file and position, without retrying', async (t) => {
   const log: string[] = [];
   const error = await drain(workers<Echo, Shard>(shards(4), { stage: 'count', workers: 2, module, options: { mode: 'throw', at: 1 }, log: (m) => log.push(m) })).catch((e) => e);
@@ -155,7 +161,7 @@ t.test('the count stage with 2 workers fails on malformed JSON with the file nam
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const deno = join(root, 'node_modules', '.bin', 'deno');
 
-t.test('the count stage under Deno (web Workers, node:sqlite) writes what Node writes', { skip: !existsSync(deno) && 'deno is not installed' }, async (t) => {
+t.test('the count stage under Deno (node:worker_threads, node:sqlite) writes what Node writes', { skip: !existsSync(deno) && 'deno is not installed' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lmpipe-workers-'));
   const next = random(4);
   const inputs = [join(dir, 'a.txt'), join(dir, 'b.jsonl')];

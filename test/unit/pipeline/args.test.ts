@@ -1,6 +1,6 @@
 import t from 'tap';
 import { resolve } from 'node:path';
-import { nearest, parseCommandLine, type CommandSpec, type FlagSpec } from '../../../pipeline/args.ts';
+import { flagLines, nearest, parseCommandLine, type CommandSpec, type FlagSpec } from '../../../pipeline/args.ts';
 import { failureLine, userPath } from '../../../pipeline/run-main.ts';
 import { LmpipeError } from '../../../lib/errors.ts';
 
@@ -26,6 +26,18 @@ t.test('parseCommandLine() names the nearest known flag or subcommand when one i
   t.throws(() => parseCommandLine(['top', '--jsn'], { flags: FLAGS, commands: [TOP] }), { message: 'Unknown flag `--jsn` for `top` (did you mean `--json`?); see `top --help`' });
   t.throws(() => parseCommandLine(['--given'], { flags: FLAGS }), /Expected a value after `--given`/);
   t.throws(() => parseCommandLine(['--json=maybe'], { flags: FLAGS }), { message: 'Expected `--json` to be true or false, got `maybe`' });
+});
+
+t.test('flagLines() puts every help text in one column, a wide flag\'s on the next line', async (t) => {
+  const lines = flagLines({ ...FLAGS, discountFallback: { kind: 'boolean', help: 'Fallback' } }, { kebab: true, width: 16 }).join('\n').split('\n');
+  t.same(lines, [
+    '  --out S          Run directory [default: runs/x]',
+    '  --max-tokens N   Tokens [default: 5]',
+    '  --json           JSON',
+    '  --given          History',
+    '  --discount-fallback',
+    '                   Fallback',
+  ]);
 });
 
 t.test('nearest() takes typos and prefixes, not far-off names', async (t) => {

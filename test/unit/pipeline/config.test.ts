@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, describeSettings } from '../../../pipeline/cli.ts';
-import { DEFAULTS, resolveConfig, flagToKey, keyToFlag } from '../../../pipeline/config.ts';
+import { DEFAULTS, resolveConfig, flagToKey, keyToFlag, STAGE_ALIASES, STAGE_ORDER } from '../../../pipeline/config.ts';
 
 t.test('parseArgs() reads scalars, booleans, lists and an empty list', async (t) => {
   const { settings, positionals } = parseArgs(['--input', 'a.txt', 'b.txt', '--order', '4', '--fresh', '--reserved', '', '--lr=0.5']);
@@ -53,6 +53,18 @@ t.test('resolveConfig() layers defaults, file and flags', async (t) => {
   t.equal(config.hidden, 8);
   t.equal(config.tokenizer, DEFAULTS.tokenizer);
   t.throws(() => resolveConfig({ hidden: 0 }), /Expected `--hidden` to be an integer of at least 1, got `0`/);
+});
+
+t.test('--help lists the stages --until and --from take, in pipeline order, and each is accepted', async (t) => {
+  const help = describeSettings().split('\n');
+  for (const flag of ['--until', '--from']) {
+    const listed = /\(([a-z |]+)\) \[default/.exec(help.find((line) => line.trimStart().startsWith(`${flag} `))!)?.[1].split(' | ');
+    t.same(listed, ['read', 'tokenize', 'count', 'vocab', 'encode', 'train', 'sample'], `${flag} lists every stage`);
+    t.same(new Set(listed), new Set([...STAGE_ORDER, ...Object.keys(STAGE_ALIASES)]), `${flag}: the stages the runner knows`);
+    const key = flag === '--until' ? 'until' : 'from';
+    for (const name of listed ?? []) t.equal(resolveConfig(parseArgs([flag, name]).settings)[key], name);
+  }
+  t.equal(resolveConfig({ from: '' }).from, '', '--from may be empty: no stage');
 });
 
 t.test('flag names and help cover every setting', async (t) => {

@@ -21,6 +21,7 @@ const status: NatsStatus = {
 t.test('describeNatsStatus() counts the workers by runtime and the jobs by state', async (t) => {
   t.equal(describeNatsStatus(status), 'nats: 3 workers (2 node, 1 deno); jobs 4 pending, 2 running, 10 done of 16');
   t.equal(describeNatsStatus({ ...status, workers: [] }), 'nats: 0 workers; jobs 4 pending, 2 running, 10 done of 16');
+  t.equal(describeNatsStatus({ ...status, jobs: { ...status.jobs, kind: 'reduce' } }), 'nats: 3 workers (2 node, 1 deno); reduce jobs 4 pending, 2 running, 10 done of 16');
 });
 
 t.test('describeStatus() shows a count on NATS workers while it runs, and not once it is done', async (t) => {

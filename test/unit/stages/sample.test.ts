@@ -1,7 +1,5 @@
 import t from 'tap';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backend } from '../../../stages/train/index.ts';
 import { readCheckpoint } from '../../../lib/checkpoint.ts';
@@ -9,28 +7,22 @@ import { openRunDatabase } from '../../../storage/schema.ts';
 import { loadSamples } from '../../../storage/metrics.ts';
 import { sample } from '../../../stages/sample.ts';
 import { type ModelShape } from '../../../stages/train/index.ts';
-import { checkpointPath } from '../../../stages/train/index.ts';
+import { runPaths } from '../../../storage/run-paths.ts';
 import { referenceLogits } from '../../oracles/train-reference.ts';
 import { corpusSkip, runStages, smallText, tinyConfig } from '../../helpers/train-fixture.ts';
 import { fixedModel } from '../../helpers/fixed-model.ts';
 
 await backend('cpu');
 
-const scratch = (t: { teardown(fn: () => void): void }) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lmpipe-sample-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-};
-
 t.test('sample() greedy: keeps the prefix and always picks the most likely token', async (t) => {
-  const dir = scratch(t);
+  const dir = t.testdir(); // removed when the test ends
   fixedModel(dir, [0.05, 0.1, 0.2, 0.5, 0.15]);
   const result = await sample(dir, { prefix: 'ab a', length: 10, backend: 'cpu' });
   t.match(result, { text: 'ab a' + 'b'.repeat(10), strategy: 'greedy', run: 'fixed', unknown: [], finished: false, endOfText: false });
 });
 
 t.test('sample() with temperature T draws from softmax(logits / T), reproducibly from the seed', async (t) => {
-  const dir = scratch(t);
+  const dir = t.testdir(); // removed when the test ends
   const p = [0.05, 0.1, 0.2, 0.5, 0.15];
   fixedModel(dir, p);
   for (const temperature of [1, 0.5, 2]) {
@@ -56,10 +48,10 @@ t.test('sample() with temperature T draws from softmax(logits / T), reproducibly
 });
 
 t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the prefix, then argmax)', { skip: corpusSkip }, async (t) => {
-  const dir = scratch(t);
+  const dir = t.testdir(); // removed when the test ends
   const config = tinyConfig(dir, smallText(2500), { epochs: 1, cell: 'lstm', layers: 2, hidden: 16, optimizer: 'adam', lr: 0.02, sampleLength: 20, prefix: 'time traveller' });
   await runStages(config); // through the sample stage
-  const saved = readCheckpoint<{ shape: ModelShape }>(checkpointPath(config.out))!;
+  const saved = readCheckpoint<{ shape: ModelShape }>(runPaths(config.out).trainCheckpoint)!;
   const params = Object.fromEntries(Object.entries(saved.tensors).filter(([n]) => n.startsWith('param/')).map(([n, s]) => [n.slice(6), tf.tensor(s.values, s.shape)]));
   const db = openRunDatabase(join(config.out, 'lmpipe.sqlite'));
   t.teardown(() => db.close());
@@ -77,7 +69,7 @@ t.test('sample() greedy on a trained model is d2l predict_ch8 (warm-up on the pr
 });
 
 t.test('sample() joins word tokens with spaces and reports prefix words outside the vocabulary', { skip: corpusSkip }, async (t) => {
-  const dir = scratch(t);
+  const dir = t.testdir(); // removed when the test ends
   const config = tinyConfig(dir, smallText(3000), { tokenizer: 'd2l-word', epochs: 1, hidden: 16, until: 'train' });
   await runStages(config);
   const result = await sample(config.out, { prefix: 'The time zzzqx', length: 5, backend: 'cpu' });

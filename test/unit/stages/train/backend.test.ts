@@ -128,5 +128,5 @@ t.test('under Deno, cpu and wasm load and train exactly as under Node, with trai
   await backend('wasm');
   const node = await parallelSteps('wasm');
   t.ok(node.length >= 10, `${node.length} steps`);
-  t.same(deno.workers, node, 'with 2 training workers (web Workers under Deno): identical losses');
+  t.same(deno.workers, node, 'with 2 training workers (worker threads under Deno): identical losses');
 });

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '../../../../lib/checkpoint.ts';
 import { backend } from '../../../../stages/train/backend.ts';
-import { checkpointPath, moreEpochs, trainSettings } from '../../../../stages/train/state.ts';
+import { moreEpochs, trainSettings } from '../../../../stages/train/state.ts';
+import { runPaths } from '../../../../storage/run-paths.ts';
 import { openRunDatabase } from '../../../../storage/schema.ts';
 import { runStages, smallText, tinyConfig } from '../../../helpers/train-fixture.ts';
 
@@ -21,7 +22,7 @@ const losses = (out: string) => {
   return rows;
 };
 const params = (out: string) => {
-  const saved = readCheckpoint(checkpointPath(out))!;
+  const saved = readCheckpoint(runPaths(out).trainCheckpoint)!;
   return Object.entries(saved.tensors).filter(([name]) => name.startsWith('param/')).map(([name, tensor]) => [name, Array.from(tensor.values)]);
 };
 

@@ -12,7 +12,7 @@ import { openRunDatabase } from '../../../../storage/schema.ts';
 import { loadStage } from '../../../../storage/stages.ts';
 import { truncationWeights } from '../../../../stages/train/train.ts';
 import { applyUpdate, clipGradients, createOptimizer } from '../../../../stages/train/optim.ts';
-import { checkpointPath } from '../../../../stages/train/state.ts';
+import { runPaths } from '../../../../storage/run-paths.ts';
 import { corpusSkip, runStages, smallText, tinyConfig } from '../../../helpers/train-fixture.ts';
 
 await backend('cpu');
@@ -49,7 +49,7 @@ t.test('train lowers perplexity and records metrics, the run and its backend', {
   t.equal(epochs.length, 4);
   t.match(epochs[3], { done: 4, total: 4, message: /^epoch 4\/4: train ppl \d+\.\d\d, valid ppl \d+\.\d\d, [\d,]+ tok\/s$/ });
   t.match(epochs[3].data, { epoch: 4, trainPerplexity: train[3].perplexity });
-  t.equal(readCheckpoint<{ step: number }>(checkpointPath(config.out))!.record.step, train[3].step);
+  t.equal(readCheckpoint<{ step: number }>(runPaths(config.out).trainCheckpoint)!.record.step, train[3].step);
 });
 
 t.test('train runs gru and lstm cells two layers deep with Adam', { skip: corpusSkip }, async (t) => {
@@ -62,7 +62,7 @@ t.test('train runs gru and lstm cells two layers deep with Adam', { skip: corpus
 
 t.test('--anneal-lr divides lr by 4 at each epoch whose validation loss does not improve on the best', { skip: corpusSkip }, async (t) => {
   const { config } = await trained(t, { annealLr: true, lr: 40, epochs: 5, clip: 0 });
-  const { record } = readCheckpoint<{ lr: number; history: { split: string; loss: number }[] }>(checkpointPath(config.out))!;
+  const { record } = readCheckpoint<{ lr: number; history: { split: string; loss: number }[] }>(runPaths(config.out).trainCheckpoint)!;
   let lr = 40;
   let best = Infinity;
   for (const row of record.history.filter((r) => r.split === 'valid')) {
