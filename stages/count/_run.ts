@@ -273,8 +273,8 @@ function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
   const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID(), dictionaryTokens, poolBytes };
   // A shard's result (its stream, n-grams and sentence n-grams, with hashes and Float64 counts) is
   // about 4 × order + 2 bytes per byte of text (14 at order 3, measured 13-14): the results held
-  // ahead of the merge get an eighth of the budget.
-  const ahead = Math.floor((ctx.config.memoryMb * MIB) / 8 / (ctx.config.shardMb * MIB * (4 * order + 2)));
+  // ahead of the merge get an eighth of the budget, up to the pool's usual 2 per worker.
+  const ahead = Math.min(2 * ctx.config.workers, Math.floor((ctx.config.memoryMb * MIB) / 8 / (ctx.config.shardMb * MIB * (4 * order + 2))));
   const recycled: ArrayBuffer[] = [];
   // A worker thread cannot read the process's standard input: then this thread counts everything.
   const results = _pool<ShardCounts, Shard>(shards, ctx, { options, module, recycled, ahead, threads: shards.some((shard) => shard.format === 'stdin') ? 1 : undefined });
