@@ -3,15 +3,15 @@
  * (orders 1..5, d2l 8.3), interpolated modified Kneser-Ney (orders 2..5, as KenLM) and the trained
  * RNN, all scored on the same tokens of the validation split (or of a test file, --test).
  *
- * How the units are matched:
+ * How the units are matched: every model sees what the RNN sees, the corpus as one stream of tokens.
  * - Every model is trained on the training split only (encoded/train.bin's tokens): the n-gram
- *   counts are taken here, in memory, from those tokens (Laplace over the token stream as the RNN
- *   reads it; Kneser-Ney over the same tokens cut into the input's lines, `<s> .. </s>`).
+ *   counts are taken here, in memory, from those tokens. Kneser-Ney reads the training stream as one
+ *   sentence, `<s> .. </s>`, and scores the split as one sentence: the input's line breaks are not
+ *   tokens of the stream (d2l-char even joins the last word of a line to the first of the next), so
+ *   a model that started each line at <s> would know where lines begin, which the RNN is never told.
  * - Scored: each token of the split that the RNN predicts (all but the first of each RNN row; the
- *   RNN reads the split as rows of at most ROW tokens from a zero state), per token. Sentence ends
- *   are not tokens of the stream, so </s> is scored by no model (Kneser-Ney still uses its lines:
- *   a line's first word is scored after <s>). The char tokenizer's ' ' between two lines belongs to
- *   no line; it is scored by no model either.
+ *   RNN reads the split as rows of at most ROW tokens from a zero state), per token, as exp of the
+ *   mean negative natural log. The closing </s> is scored by no model.
  * - OOV: a token the training split never shows, or one outside the vocabulary. `perplexity`
  *   leaves the OOV positions out for every model; `with OOV` scores them too (Kneser-Ney as <unk>,
  *   Laplace with count 0, the RNN as its vocabulary id), a figure less comparable across models.
@@ -24,7 +24,6 @@ import { getMeta, loadStage } from '../storage/stages.ts';
 import { queries } from '../storage/queries.ts';
 import { readIds, vocabLookup } from '../storage/encoded.ts';
 import { EVAL_UNITS, loadEvaluations, saveEvaluations, type EvaluationRow } from '../storage/evaluations.ts';
-import { sentencesOf } from '../stages/count/index.ts';
 import { backend, initHidden, stepLogits, type BackendChoice, type Hidden, type ModelShape, type Params } from '../stages/train/index.ts';
 import { loadModel } from '../stages/sample.ts';
 import { runPaths } from '../storage/run-paths.ts';
@@ -32,6 +31,7 @@ import { LmpipeError } from '../lib/errors.ts';
 import type { TokenizerName } from '../pipeline/types.ts';
 import { ngramModel } from './ngram-model.ts';
 import { BOS, EOS, estimateKneserNey, knSentence, type SentenceNgramSource } from './kn/index.ts';
+import { tokenStream } from './_token-stream.ts';
 
 /** The RNN scores a split as rows of at most this many tokens (its hidden state carried along a row). */
 const ROW = 4096;
@@ -56,12 +56,10 @@ export interface EvalResult {
   rows: EvaluationRow[];
 }
 
-/** One split as every model sees it: token ids, vocabulary ids, lines, and which positions count. */
+/** One split as every model sees it: token ids, and which positions count. */
 interface Split {
   /** Run token ids (tokens.id); -1 for a token the run never saw (test files). */
   ids: Int32Array;
-  /** Line (sentence) number of each position; -1 for a position in no line. */
-  line: Int32Array;
   scored: Uint8Array;
   oov: Uint8Array;
 }
@@ -78,45 +76,29 @@ export async function evaluateRun(dir: string, db: Database, options: EvalOption
   const reading = {
     tokenizer: getMeta(db, 'tokenizer') as TokenizerName, lowercase: getMeta(db, 'lowercase') === 'true', jsonField: getMeta(db, 'jsonField') ?? 'text',
   };
-  const inputs: string[] = JSON.parse(getMeta(db, 'inputs') ?? '[]');
-  if (inputs.includes('-')) throw new LmpipeError('USAGE', 'Expected input files to read the lines of again, got standard input (-); run the pipeline on a file');
   const stream = readIds(runPaths(dir).tokens, Number(getMeta(db, 'total_1')));
   const { train: trainLength, used } = encode.checkpoint;
-  const aligned = await alignLines(inputs, stream, used, tokenIds, reading);
   const trainIds = stream.subarray(0, trainLength);
-  const trainLines = linesOf(trainIds, aligned.subarray(0, trainLength), aligned.emptyBefore(trainLength));
-  let splitIds: Int32Array;
-  let splitLine: Int32Array;
-  if (options.test === undefined) {
-    splitIds = stream.subarray(trainLength, used);
-    splitLine = aligned.subarray(trainLength, used);
-  } else {
+  let splitIds = stream.subarray(trainLength, used);
+  if (options.test !== undefined) {
     const ids: number[] = [];
-    const lines: number[] = [];
-    let n = 0;
-    for await (const words of sentencesOf([options.test], reading)) {
-      for (const word of words) {
-        ids.push(tokenIds.get(word) ?? -1);
-        lines.push(n);
-      }
-      n++;
-    }
-    [splitIds, splitLine] = [Int32Array.from(ids), Int32Array.from(lines)];
+    for await (const token of tokenStream([options.test], reading)) ids.push(tokenIds.get(token) ?? -1);
+    splitIds = Int32Array.from(ids);
   }
   const { lookup } = vocabLookup(db);
   const vocabIds = Int32Array.from(splitIds, (id) => (id >= 0 ? lookup[id] : 0));
   const seen = new Uint8Array(tokens.length);
   for (const id of trainIds) seen[id] = 1;
   const split: Split = {
-    ids: splitIds, line: splitLine,
-    scored: Uint8Array.from(splitIds, (_, t) => (t % ROW !== 0 && splitLine[t] >= 0 ? 1 : 0)),
+    ids: splitIds,
+    scored: Uint8Array.from(splitIds, (_, t) => (t % ROW !== 0 ? 1 : 0)),
     oov: Uint8Array.from(splitIds, (id, t) => (id < 0 || seen[id] === 0 || vocabIds[t] === 0 ? 1 : 0)),
   };
 
   const rows: EvaluationRow[] = [];
   const counts = streamNgrams(trainIds, Math.max(...LAPLACE_ORDERS));
   for (const order of LAPLACE_ORDERS) rows.push(summarize(`laplace-${order}`, split, laplaceLogProbs(counts, trainIds, split, order)));
-  const sentenceCounts = sentenceNgrams(trainLines, Math.max(...KN_ORDERS));
+  const sentenceCounts = sentenceNgrams(trainIds, Math.max(...KN_ORDERS));
   // Each KN order re-estimates the lower ones: say each fallback once.
   const warned = new Set<string>();
   const warn = (line: string) => warned.has(line) || (warned.add(line), log(`kn: ${line}`));
@@ -141,12 +123,11 @@ export async function evaluateRun(dir: string, db: Database, options: EvalOption
 /**
  * The comparison at the end of a pipeline run: evaluates when the train stage finished after the
  * last evaluation of the validation split (else returns that one); undefined when there is no
- * finished training, or the input was standard input (its lines cannot be read again).
+ * finished training.
  */
 export async function evaluateAfterTraining(dir: string, db: Database, options: EvalOptions = {}): Promise<EvalResult | undefined> {
   const train = loadStage(db, 'train');
-  const inputs: string[] = JSON.parse(getMeta(db, 'inputs') ?? '[]');
-  if (train?.state !== 'done' || inputs.includes('-')) return undefined;
+  if (train?.state !== 'done') return undefined;
   const latest = db.prepare("SELECT run, max(created_at) AS at FROM evaluations WHERE split = 'valid'").get();
   const stored = loadEvaluations(db).find((e) => e.split === 'valid' && e.run === latest?.run);
   if (stored && latest!.at > train.updatedAt) {
@@ -194,22 +175,10 @@ function laplaceLogProbs(counts: Map<string, number>, trainIds: Int32Array, spli
   });
 }
 
-/** Kneser-Ney, line by line as KenLM's query (without the </s>): a line cut by the split starts at <s>. */
+/** Kneser-Ney over the split as one sentence, as KenLM's query scores a line (without the </s>). */
 function knLogProbs(model: ReturnType<typeof estimateKneserNey>, split: Split): Float64Array {
-  const out = new Float64Array(split.ids.length).fill(NaN);
-  for (let t = 0; t < split.ids.length;) {
-    if (split.line[t] < 0) {
-      t++;
-      continue;
-    }
-    let end = t;
-    while (end < split.ids.length && split.line[end] === split.line[t]) end++;
-    const words = Array.from(split.ids.subarray(t, end), (id) => (id >= 0 ? id : undefined));
-    const { logProbs } = knSentence(model, words);
-    for (let k = t; k < end; k++) if (split.scored[k]) out[k] = logProbs[k - t] * Math.LN10;
-    t = end;
-  }
-  return out;
+  const { logProbs } = knSentence(model, Array.from(split.ids, (id) => (id >= 0 ? id : undefined)));
+  return Float64Array.from(split.ids, (_, t) => (split.scored[t] ? logProbs[t] * Math.LN10 : NaN));
 }
 
 /** The RNN's log p of each position given the ones before it in its row (rows of ROW tokens). */
@@ -236,62 +205,14 @@ function rnnLogProbs(params: Params, shape: ModelShape, vocabIds: Int32Array): F
   return out;
 }
 
-/**
- * Line number of each of the first `used` stream positions, found by reading the input again line
- * by line: a line's tokens are the stream's next tokens, except the char tokenizer's ' ' between
- * two lines, which belongs to none (-1). `emptyBefore(t)` lists the empty lines before position t.
- */
-async function alignLines(
-  inputs: string[], stream: Int32Array, used: number, tokenIds: Map<string, number>,
-  reading: { tokenizer: TokenizerName; lowercase: boolean; jsonField: string },
-): Promise<Int32Array & { emptyBefore(t: number): number }> {
-  const line = new Int32Array(used).fill(-1);
-  const empties: number[] = [];
-  const space = tokenIds.get(' ');
-  let p = 0;
-  let n = 0;
-  for await (const words of sentencesOf(inputs, reading)) {
-    if (p >= used) break;
-    if (words.length === 0) empties.push(p);
-    for (const word of words) {
-      while (p < used && stream[p] !== tokenIds.get(word) && stream[p] === space) p++;
-      if (p >= used) break;
-      if (stream[p] !== tokenIds.get(word)) {
-        throw new LmpipeError('STATE', `Expected the input to give the tokens of tokens.bin again, got \`${word}\` at token ${p}; the input changed: run again with --from count`);
-      }
-      line[p++] = n;
-    }
-    n++;
-  }
-  return Object.assign(line, { emptyBefore: (t: number) => empties.filter((at) => at < t).length });
-}
-
-/** The training split's lines as token-id arrays (a line cut by the split ends there), with its empty lines. */
-function linesOf(ids: Int32Array, line: Int32Array, emptyLines: number): number[][] {
-  const lines: number[][] = Array.from({ length: emptyLines }, () => []);
-  for (let t = 0; t < ids.length;) {
-    if (line[t] < 0) {
-      t++;
-      continue;
-    }
-    let end = t;
-    while (end < ids.length && line[end] === line[t]) end++;
-    lines.push(Array.from(ids.subarray(t, end)));
-    t = end;
-  }
-  return lines;
-}
-
-/** Sentence n-gram counts (orders 2..order) of `lines`, for the Kneser-Ney estimator. */
-function sentenceNgrams(lines: number[][], order: number): SentenceNgramSource {
+/** Sentence n-gram counts (orders 2..order) of the training stream read as one sentence, for the Kneser-Ney estimator. */
+function sentenceNgrams(ids: Int32Array, order: number): SentenceNgramSource {
   const counts: Map<string, number>[] = Array.from({ length: order + 1 }, () => new Map());
-  for (const words of lines) {
-    const padded = [BOS, ...words, EOS];
-    for (let n = 2; n <= order; n++) {
-      for (let start = 0; start + n <= padded.length; start++) {
-        const key = padded.slice(start, start + n).join(',');
-        counts[n].set(key, (counts[n].get(key) ?? 0) + 1);
-      }
+  const padded = Int32Array.from([BOS, ...ids, EOS]);
+  for (let n = 2; n <= order; n++) {
+    for (let start = 0; start + n <= padded.length; start++) {
+      const key = padded.subarray(start, start + n).join(',');
+      counts[n].set(key, (counts[n].get(key) ?? 0) + 1);
     }
   }
   return { *rows(n) { for (const [key, count] of counts[n]) yield { ids: key.split(',').map(Number), count }; } };

@@ -11,13 +11,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LmpipeError } from '../lib/errors.ts';
 import type { TokenizerName } from '../pipeline/types.ts';
-import { Interner, planShards, read, tokenize } from '../stages/ingest/index.ts';
 import { loadModel } from '../stages/sample.ts';
 import { backend, evaluate, type BackendChoice } from '../stages/train/index.ts';
 import { runPaths } from '../storage/run-paths.ts';
 import { openRunDatabase } from '../storage/schema.ts';
 import { getMeta } from '../storage/stages.ts';
 import { vocabTokens } from '../storage/vocab.ts';
+import { tokenStream } from './_token-stream.ts';
 
 export interface RnnPerplexity {
   /** Tokens read from the files (each one after the first is predicted from those before it). */
@@ -37,16 +37,12 @@ export async function rnnPerplexity(dir: string, paths: string[], options: { bac
     const lowercase = getMeta(db, 'lowercase') === 'true';
     const jsonField = getMeta(db, 'jsonField') ?? 'text';
     const ids = new Map(vocabTokens(db).map((token, id) => [token, id]));
-    const interner = new Interner();
     const stream: number[] = [];
     let unknown = 0;
-    const chunks = read(await planShards(paths), { jsonField });
-    for await (const batch of tokenize(chunks, { tokenizer, lowercase, interner })) {
-      for (const local of batch.ids) {
-        const id = ids.get(interner.token(local));
-        if (id === undefined) unknown++;
-        stream.push(id ?? 0);
-      }
+    for await (const token of tokenStream(paths, { tokenizer, lowercase, jsonField })) {
+      const id = ids.get(token);
+      if (id === undefined) unknown++;
+      stream.push(id ?? 0);
     }
     const model = loadModel(dir, db);
     try {

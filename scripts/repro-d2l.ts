@@ -24,6 +24,7 @@ import { vocabTokens } from '../storage/vocab.ts';
 const D2L: Partial<Config> = {
   tokenizer: 'd2l-char', maxTokens: 10000, validFrac: 0, hidden: 512, batch: 32, steps: 35, lr: 1, clip: 1,
   sampler: 'sequential', epochs: 500, cell: 'rnn', layers: 1, optimizer: 'sgd', prefix: 'time traveller', sampleLength: 50,
+  dropout: 0, lrDecay: 1, annealLr: false, truncate: 0, truncatePi: 1,
   checkpointEvery: 1000,
 };
 

@@ -13,7 +13,8 @@
 import type { Database } from './driver.ts';
 
 /** How analysis/eval.ts matches the models' units, in one line (the CLI and the report show it). */
-export const EVAL_UNITS = 'per token of the split (the tokens the RNN predicts); </s> scored by no model; ' +
+export const EVAL_UNITS = 'per token of the split (the tokens the RNN predicts), every model reading the token stream as the RNN does ' +
+  '(Kneser-Ney as one sentence: no line breaks, </s> scored by no model); ' +
   'OOV = not in the training split or outside the vocabulary, left out of `perplexity` for every model';
 
 export interface EvaluationRow {

@@ -53,7 +53,12 @@ export function splitRows(batchSize: number, workers: number): [number, number][
 /** Starts `workers` - 1 threads beside this one, loaded with the state `s`; close() stops them. */
 export async function parallelStepper(
   s: TrainState,
-  options: { workers: number; batchSize: number; backend: BackendName; clip: number; xi(steps: number): Float32Array | undefined },
+  options: {
+    workers: number; batchSize: number; backend: BackendName; clip: number;
+    xi(steps: number): Float32Array | undefined;
+    /** The whole minibatch's dropout masks (train.ts dropoutMasks); each replica gets its rows. */
+    masks?(batch: Minibatch): Float32Array[] | undefined;
+  },
 ): Promise<Stepper> {
   const { workers, batchSize } = options;
   const { shape } = s;
@@ -89,13 +94,16 @@ export async function parallelStepper(
   return {
     async step(batch, reset) {
       const xi = options.xi(batch.steps);
+      const masks = options.masks?.(batch);
       if (batch.batchSize !== batchSize) throw new RangeError(`Expected minibatches of ${batchSize} rows, got ${batch.batchSize}`);
       const mode: ReplicaStep['hidden'] = reset ? 'reset' : load ? 'load' : 'carry';
       load = false;
       const message = (i: number): ReplicaStep => {
         const [start, end] = rows[i];
         const cut = (ids: Int32Array) => ids.slice(start * batch.steps, end * batch.steps);
-        return { inputs: cut(batch.inputs), targets: cut(batch.targets), steps: batch.steps, xi, hidden: mode };
+        const width = batch.steps * s.shape.hidden;
+        const rowsOf = masks?.map((mask) => mask.slice(start * width, end * width));
+        return { inputs: cut(batch.inputs), targets: cut(batch.targets), steps: batch.steps, xi, masks: rowsOf, hidden: mode };
       };
       const replies = threads.map((thread, i) => (thread.run({ type: 'step', ...message(i + 1) }) as Promise<number>).catch((error) => {
         if (error instanceof LmpipeError) throw error;

@@ -40,6 +40,8 @@ export interface ReplicaStep {
   targets: Int32Array;
   steps: number;
   xi?: Float32Array;
+  /** Its rows of the dropout masks (model.ts GradientOptions.masks). */
+  masks?: Float32Array[];
   /** carry: the state this replica left; reset: zeros (a new epoch, the random sampler); load: from shared memory. */
   hidden: 'carry' | 'reset' | 'load';
 }
@@ -69,7 +71,7 @@ export function replica(setup: ReplicaSetup): { step(message: ReplicaStep): numb
       const previous = message.hidden === 'carry' && hidden ? hidden : message.hidden === 'load' ? loadHidden() : initHidden(shape, end - start);
       if (hidden && hidden !== previous) tf.dispose(hidden.flat());
       const window = { inputs: message.inputs, targets: message.targets, batchSize: end - start, steps: message.steps };
-      const result = lossAndGradients(weights, shape, window, previous, { xi: message.xi });
+      const result = lossAndGradients(weights, shape, window, previous, { xi: message.xi, masks: message.masks });
       flatten(layout, result.gradients, gradients);
       result.hidden.forEach((layer, l) => layer.forEach((state, k) => hiddenView(l, k).set(state.dataSync() as Float32Array)));
       const loss = result.loss.dataSync()[0];

@@ -85,10 +85,15 @@ export function initHidden(shape: ModelShape, batchSize: number): Hidden {
     Array.from({ length: STATE_TENSORS[shape.cell] }, () => tf.zeros([batchSize, shape.hidden]) as T2));
 }
 
-/** Row-major [batch, steps] to time-major [steps·batch] (row t·batch + b is stream b at step t). */
-export function timeMajor(ids: Int32Array, batchSize: number, steps: number): Int32Array {
-  const out = new Int32Array(ids.length);
-  for (let b = 0; b < batchSize; b++) for (let t = 0; t < steps; t++) out[t * batchSize + b] = ids[b * steps + t];
+/**
+ * Row-major [batch, steps, width] to time-major [steps·batch, width] (row t·batch + b is stream b at
+ * step t); width 1 for token ids.
+ */
+export function timeMajor<A extends Int32Array | Float32Array>(values: A, batchSize: number, steps: number, width = 1): A {
+  const out = new (values.constructor as new (length: number) => A)(values.length);
+  for (let b = 0; b < batchSize; b++) {
+    for (let t = 0; t < steps; t++) out.set(values.subarray((b * steps + t) * width, (b * steps + t + 1) * width), (t * batchSize + b) * width);
+  }
   return out;
 }
 
@@ -100,6 +105,12 @@ export interface GradientOptions {
   xi?: Float32Array;
   /** How X_t W_x is computed; by default one-hot up to 512 tokens, gather above. Same numbers. */
   input?: 'one-hot' | 'gather';
+  /**
+   * Dropout: per layer, the factor of each unit of its output h_t where it feeds the layer above or
+   * the output layer (0 or 1/(1−p); the recurrence keeps h_t whole), row-major [batch, steps, hidden]
+   * like the window's ids.
+   */
+  masks?: Float32Array[];
 }
 
 interface Forward {
@@ -115,7 +126,7 @@ interface Forward {
  * Runs the layers over the window. Each layer's input projection X W_x + b is ONE matMul (or gather)
  * over all steps, cut into steps afterwards; only the recurrence runs step by step.
  */
-function _forward(params: Params, shape: ModelShape, ids: Int32Array, hidden: Hidden, steps: number, input: 'one-hot' | 'gather'): Forward {
+function _forward(params: Params, shape: ModelShape, ids: Int32Array, hidden: Hidden, steps: number, input: 'one-hot' | 'gather', masks?: T2[]): Forward {
   const result: Forward = { tapes: [], hidden: [], inputs: [], top: [] };
   const n = ids.length;
   const gates = GATES[shape.cell];
@@ -123,7 +134,7 @@ function _forward(params: Params, shape: ModelShape, ids: Int32Array, hidden: Hi
     const weight = (kind: string) => gates.map((g) => params[`layer${l}.${kind}${g}`]);
     let project: (wx: T2, b: T2) => T2; // X W_x + b for all steps: [steps·batch, H]
     if (l > 0) {
-      const below = tf.concat(result.top, 0);
+      const below = _drop(tf.concat(result.top, 0), masks?.[l - 1]);
       result.inputs.push(below);
       project = (wx, b) => tf.fused.matMul({ a: below as tf.Tensor2D, b: wx as tf.Tensor2D, bias: b });
     } else if (input === 'one-hot') {
@@ -150,10 +161,13 @@ function _oneHotRows(ids: Int32Array, vocabSize: number): Float32Array {
   return rows;
 }
 
+/** `x` times a dropout mask, or `x` when there is none. */
+const _drop = (x: T2, mask: T2 | undefined) => (mask ? tf.mul(x, mask) : x);
+
 /** Softmax of the output layer over all steps, each target's probability and the mean cross-entropy. */
-function _softmax(top: T2[], params: Params, targets: Int32Array) {
+function _softmax(top: T2[], params: Params, targets: Int32Array, mask?: T2) {
   const vocabSize = params['output.W_q'].shape[1]!;
-  const hs = tf.concat(top, 0); // [N, H], time-major
+  const hs = _drop(tf.concat(top, 0), mask); // [N, H], time-major
   // wasm runs Softmax in XNNPACK; its Exp kernel is about 7× slower than the whole softmax.
   const logits = tf.fused.matMul({ a: hs as tf.Tensor2D, b: params['output.W_q'] as tf.Tensor2D, bias: params['output.b_q'] });
   const probs = tf.softmax(logits); // [N, V]
@@ -193,8 +207,9 @@ export function lossAndGradients(params: Params, shape: ModelShape, window: Wind
   const targets = timeMajor(window.targets, batchSize, steps);
   const input = options.input ?? _inputMode(shape);
   return tf.tidy(() => {
-    const forward = _forward(params, shape, ids, hidden, steps, input);
-    const { hs, probs, pTarget, loss } = _softmax(forward.top, params, targets);
+    const masks = options.masks?.map((mask) => tf.tensor2d(timeMajor(mask, batchSize, steps, shape.hidden), [n, shape.hidden]));
+    const forward = _forward(params, shape, ids, hidden, steps, input, masks);
+    const { hs, probs, pTarget, loss } = _softmax(forward.top, params, targets, masks?.[shape.layers - 1]);
     // d loss / d logits = (softmax − onehot) / n; the 1/n goes on the smaller products below.
     const pairs = new Int32Array(2 * n);
     for (let i = 0; i < n; i++) [pairs[2 * i], pairs[2 * i + 1]] = [i, targets[i]];
@@ -205,7 +220,7 @@ export function lossAndGradients(params: Params, shape: ModelShape, window: Wind
     const gradients: Params = {};
     gradients['output.W_q'] = tf.mul(tf.matMul(tf.transpose(hs), dLogits), 1 / n);
     gradients['output.b_q'] = tf.mul(columnSums(dLogits), 1 / n);
-    let dOutputs = _splitSteps(tf.mul(tf.matMul(dLogits, tf.transpose(params['output.W_q'])), 1 / n), steps);
+    let dOutputs = _splitSteps(_drop(tf.mul(tf.matMul(dLogits, tf.transpose(params['output.W_q'])), 1 / n), masks?.[shape.layers - 1]), steps);
     for (let l = shape.layers - 1; l >= 0; l--) {
       const gates = GATES[shape.cell];
       const name = (kind: string, g: string) => `layer${l}.${kind}${g}`;
@@ -223,7 +238,7 @@ export function lossAndGradients(params: Params, shape: ModelShape, window: Wind
       });
       if (l > 0) {
         const dBelow = tf.addN(gates.map((g, k) => tf.matMul(dGatesAll[k], tf.transpose(params[name('W_x', g)]))));
-        dOutputs = _splitSteps(dBelow, steps);
+        dOutputs = _splitSteps(_drop(dBelow, masks?.[l - 1]), steps);
       }
     }
     const ordered: Params = {};

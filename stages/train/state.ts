@@ -1,6 +1,6 @@
 /**
  * Everything a training run is at one moment, and its checkpoint: parameters, optimizer slots, the
- * carried hidden state, the sampler's state, the truncation generator, step, lr, the best validation
+ * carried hidden state, the sampler's state, the truncation and dropout generators, step, lr, the best validation
  * loss, the current epoch's running sums and every epoch's metrics so far. Saved as ONE file
  * (lib/checkpoint.ts), so a resumed run continues with exactly the numbers it stopped with and,
  * on the same backend, reproduces an uninterrupted run bit for bit.
@@ -19,8 +19,13 @@ import { createOptimizer, type OptimizerState } from './optim.ts';
 
 /** The settings that decide a training's numbers (the train stage's fingerprint). Not the backend. */
 export function trainSettings(config: Config) {
-  const { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps } = config;
-  return { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps, trainWorkers: trainWorkerCount(config) };
+  const { cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps, dropout, lrDecay } = config;
+  return {
+    cell, hidden, layers, epochs, lr, optimizer, annealLr, clip, truncate, truncatePi, seed, sampler, batch, steps, trainWorkers: trainWorkerCount(config),
+    // Only when on: the runs trained before these settings existed keep their fingerprints.
+    ...(dropout > 0 ? { dropout } : {}),
+    ...(lrDecay !== 1 ? { lrDecay } : {}),
+  };
 }
 
 /**
@@ -68,6 +73,8 @@ export interface TrainState {
   hidden: Hidden | undefined;
   sampler: SamplerState;
   truncation: Rng;
+  /** Draws the dropout masks (--dropout). */
+  dropout: Rng;
   lr: number;
   step: number;
   bestValidLoss: number | null;
@@ -87,7 +94,8 @@ interface TrainRecord {
   backend: string;
   step: number;
   sampler: SamplerState;
-  rng: { truncation: RngState };
+  /** dropout is absent from checkpoints written before --dropout existed (none drew from it). */
+  rng: { truncation: RngState; dropout?: RngState };
   lr: number;
   bestValidLoss: number | null;
   epochProgress: { lossSum: number; tokens: number; seconds: number };
@@ -102,7 +110,7 @@ export function startTraining(config: Config, data: DataIdentity, samplerState: 
   const params = initParams(shape, root.fork('init'));
   return {
     shape, params, optimizer: createOptimizer(config.optimizer, params), hidden: undefined,
-    sampler: samplerState, truncation: root.fork('truncation'), lr: config.lr, step: 0, bestValidLoss: null,
+    sampler: samplerState, truncation: root.fork('truncation'), dropout: root.fork('dropout'), lr: config.lr, step: 0, bestValidLoss: null,
     epochLossSum: 0, epochTokens: 0, epochSeconds: 0, history: [],
   };
 }
@@ -111,7 +119,7 @@ export function startTraining(config: Config, data: DataIdentity, samplerState: 
 export async function saveTraining(path: string, state: TrainState, meta: { run: string; config: Config; data: DataIdentity; backend: string }): Promise<void> {
   const record: TrainRecord = {
     version: 1, run: meta.run, settings: trainSettings(meta.config), shape: state.shape, data: meta.data,
-    backend: meta.backend, step: state.step, sampler: state.sampler, rng: { truncation: state.truncation.state() },
+    backend: meta.backend, step: state.step, sampler: state.sampler, rng: { truncation: state.truncation.state(), dropout: state.dropout.state() },
     lr: state.lr, bestValidLoss: state.bestValidLoss,
     epochProgress: { lossSum: state.epochLossSum, tokens: state.epochTokens, seconds: state.epochSeconds },
     history: state.history, optimizer: { name: state.optimizer.name, updates: state.optimizer.updates },
@@ -175,7 +183,7 @@ export function loadTraining(path: string, expected: { config: Config; data: Dat
   }
   const state: TrainState = {
     shape, params, optimizer: { ...record.optimizer, slots }, hidden, sampler: record.sampler,
-    truncation: new Rng(record.rng.truncation), lr: record.lr, step: record.step, bestValidLoss: record.bestValidLoss,
+    truncation: new Rng(record.rng.truncation), dropout: record.rng.dropout ? new Rng(record.rng.dropout) : new Rng(config.seed).fork('dropout'), lr: record.lr, step: record.step, bestValidLoss: record.bestValidLoss,
     epochLossSum: record.epochProgress.lossSum, epochTokens: record.epochProgress.tokens,
     epochSeconds: record.epochProgress.seconds, history: record.history,
   };

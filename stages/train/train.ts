@@ -145,7 +145,8 @@ export async function trainStepper(s: TrainState, config: Config, backendName: B
   if (workers > 1) {
     log(`${workers} training workers (this thread and ${workers - 1} more), ${Math.floor(config.batch / workers)}+ rows of each minibatch apiece`);
     const xi = (steps: number) => truncationWeights(steps, config, s.truncation);
-    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip, xi });
+    const masks = (window: Minibatch) => dropoutMasks(window, s.shape, config.dropout, s.dropout);
+    return parallelStepper(s, { workers, batchSize: config.batch, backend: backendName, clip: config.clip, xi, masks });
   }
   return {
     step: (batch, reset) => {
@@ -160,7 +161,8 @@ export async function trainStepper(s: TrainState, config: Config, backendName: B
 /** One optimizer step on one minibatch; returns its mean loss, still on the device. */
 export function trainStep(s: TrainState, batch: Minibatch, config: Config): tf.Scalar {
   const xi = truncationWeights(batch.steps, config, s.truncation);
-  const { loss, gradients, hidden } = lossAndGradients(s.params, s.shape, batch, s.hidden!, { xi });
+  const masks = dropoutMasks(batch, s.shape, config.dropout, s.dropout);
+  const { loss, gradients, hidden } = lossAndGradients(s.params, s.shape, batch, s.hidden!, { xi, masks });
   const clipped = clipGradients(gradients, config.clip);
   s.params = applyUpdate(s.params, clipped.gradients, s.optimizer, s.lr);
   s.hidden = repackageHidden(s.hidden, hidden);
@@ -183,6 +185,18 @@ export function truncationWeights(steps: number, config: Pick<Config, 'truncate'
   return xi;
 }
 
+/**
+ * With --dropout p > 0, the minibatch's masks (model.ts's GradientOptions.masks): per layer, row-major
+ * [batch, steps, hidden], each unit kept with probability 1 − p and then scaled by 1/(1 − p), so
+ * that the expected output is the undropped one (inverted dropout; evaluation uses no mask).
+ */
+export function dropoutMasks(window: { batchSize: number; steps: number }, shape: ModelShape, p: number, rng: Rng): Float32Array[] | undefined {
+  if (p === 0) return undefined;
+  const keep = 1 / (1 - p);
+  return Array.from({ length: shape.layers }, () =>
+    Float32Array.from({ length: window.batchSize * window.steps * shape.hidden }, () => (rng.nextFloat() < p ? 0 : keep)));
+}
+
 let lastBreath = 0;
 
 /** Yields to the event loop every 50 ms: training is synchronous, and timers and signals need a turn. */
@@ -203,7 +217,7 @@ function repackageHidden(old: Hidden | undefined, next: Hidden): Hidden {
   return next;
 }
 
-/** Closes an epoch: metric rows, validation, lr annealing; resets the epoch's sums. */
+/** Closes an epoch: metric rows, validation, lr annealing and decay; resets the epoch's sums. */
 async function finishEpoch(s: TrainState, valid: Int32Array, config: Config): Promise<MetricRow[]> {
   const epoch = s.sampler.epoch + 1;
   const trainLoss = s.epochLossSum / Math.max(1, s.epochTokens);
@@ -215,6 +229,7 @@ async function finishEpoch(s: TrainState, valid: Int32Array, config: Config): Pr
     if (config.annealLr && s.bestValidLoss !== null && validLoss >= s.bestValidLoss) s.lr /= 4;
     if (s.bestValidLoss === null || validLoss < s.bestValidLoss) s.bestValidLoss = validLoss;
   }
+  s.lr *= config.lrDecay;
   s.history.push(...rows);
   if (s.hidden) tf.dispose(s.hidden.flat());
   s.hidden = undefined;

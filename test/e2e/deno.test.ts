@@ -79,5 +79,12 @@ t.test('the pipeline under Deno, killed while counting and while training, resum
   t.equal(await runDeno({ stage: 'count', afterEvents: 3 }), 'count', 'the first kill landed while counting');
   t.equal(await runDeno({ stage: 'train', afterEvents: 40 }), 'train', 'the second kill landed while training');
   t.equal(await runDeno(), undefined, 'the resumed run under Deno finishes');
-  t.same(dumpRun(out), dumpRun(join(dir, 'node')), 'every file and table equals the uninterrupted run under Node');
+  // Node's and Deno's V8 may differ in the last bit of a logarithm or exponential (measured: one
+  // ulp in a Kneser-Ney perplexity), so the n-gram vs RNN table is compared to 12 digits.
+  const rounded = (dump: ReturnType<typeof dumpRun>) => {
+    const rows = (dump.tables as Record<string, unknown>).evaluations as Record<string, unknown>[];
+    for (const row of rows) for (const key of ['perplexity', 'perplexity_with_oov']) row[key] = Number((row[key] as number).toPrecision(12));
+    return dump;
+  };
+  t.same(rounded(dumpRun(out)), rounded(dumpRun(join(dir, 'node'))), 'every file and table equals the uninterrupted run under Node');
 });

@@ -57,12 +57,12 @@ function checkpointContent(out: string) {
   return { record, bytes };
 }
 
-t.test('train resumes after kill -9 twice mid-epoch with losses and weights identical bit for bit (wasm)', { skip: corpusSkip }, async (t) => {
+t.test('train resumes after kill -9 twice mid-epoch with losses and weights identical bit for bit (wasm, with dropout)', { skip: corpusSkip }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'lmpipe-resume-'));
   t.teardown(() => rmSync(base, { recursive: true, force: true }));
   const settings: Partial<Config> = {
     backend: 'wasm', epochs: 3, hidden: 16, batch: 4, steps: 8, checkpointEvery: 10,
-    optimizer: 'adam', lr: 0.01, truncatePi: 0.8, sampler: 'sequential', seed: 7,
+    optimizer: 'adam', lr: 0.01, truncatePi: 0.8, dropout: 0.3, sampler: 'sequential', seed: 7,
   };
   const text = smallText(4000);
   const reference = tinyConfig(join(base, 'a'), text, settings);

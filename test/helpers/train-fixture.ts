@@ -34,7 +34,7 @@ export function tinyConfig(dir: string, text: string, settings: Partial<Config> 
   writeFileSync(input, text);
   return resolveConfig({
     input: [input], out: join(dir, 'run'), workers: 1, quiet: true, maxTokens: 0, validFrac: 0.1,
-    cell: 'rnn', optimizer: 'sgd', hidden: 16, batch: 4, steps: 8, epochs: 2, lr: 1, clip: 1, backend: 'cpu', ...settings,
+    cell: 'rnn', optimizer: 'sgd', hidden: 16, batch: 4, steps: 8, epochs: 2, lr: 1, lrDecay: 1, dropout: 0, annealLr: false, clip: 1, backend: 'cpu', ...settings,
   });
 }
 

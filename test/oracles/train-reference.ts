@@ -30,8 +30,12 @@ function cellStep(cell: ModelShape['cell'], x: tf.Tensor, state: tf.Tensor[], p:
   return [tf.mul(o, tf.tanh(cNew)), cNew];
 }
 
-/** Mean cross-entropy of the window, computed naively. `xi[t]` scales the gradient into step t−1. */
-export function referenceLoss(shape: ModelShape, p: Record<string, tf.Tensor>, window: Window, xi?: Float32Array): tf.Scalar {
+/**
+ * Mean cross-entropy of the window, computed naively. `xi[t]` scales the gradient into step t−1;
+ * `masks[l]` (row-major [batch, steps, hidden]) multiplies layer l's output where it goes up, the
+ * recurrence keeping it whole (dropout).
+ */
+export function referenceLoss(shape: ModelShape, p: Record<string, tf.Tensor>, window: Window, xi?: Float32Array, masks?: Float32Array[]): tf.Scalar {
   const { batchSize, steps } = window;
   let states: tf.Tensor[][] = Array.from({ length: shape.layers }, () =>
     Array.from({ length: shape.cell === 'lstm' ? 2 : 1 }, () => tf.zeros([batchSize, shape.hidden])));
@@ -43,6 +47,11 @@ export function referenceLoss(shape: ModelShape, p: Record<string, tf.Tensor>, w
     for (let l = 0; l < shape.layers; l++) {
       states[l] = cellStep(shape.cell, x, states[l], p, l);
       x = states[l][0];
+      const mask = masks?.[l];
+      if (mask) {
+        const rows = Array.from({ length: batchSize }, (_, b) => Array.from(mask.subarray((b * steps + t) * shape.hidden, (b * steps + t + 1) * shape.hidden)));
+        x = tf.mul(x, tf.tensor2d(rows));
+      }
     }
     const logits = tf.add(tf.matMul(x, p['output.W_q']), p['output.b_q']);
     const targets = tf.cast(tf.oneHot(column(window.targets), shape.vocabSize), 'float32');
@@ -52,21 +61,21 @@ export function referenceLoss(shape: ModelShape, p: Record<string, tf.Tensor>, w
 }
 
 /** Gradients of referenceLoss by tfjs autodiff, in the order of `params`. */
-export function referenceGradients(shape: ModelShape, params: Params, window: Window, xi?: Float32Array): Params {
+export function referenceGradients(shape: ModelShape, params: Params, window: Window, xi?: Float32Array, masks?: Float32Array[]): Params {
   const names = Object.keys(params);
   return tf.tidy(() => {
-    const f = (...tensors: tf.Tensor[]) => referenceLoss(shape, Object.fromEntries(names.map((n, i) => [n, tensors[i]])), window, xi);
+    const f = (...tensors: tf.Tensor[]) => referenceLoss(shape, Object.fromEntries(names.map((n, i) => [n, tensors[i]])), window, xi, masks);
     const grads = tf.grads(f)(names.map((n) => params[n]));
     return Object.fromEntries(names.map((n, i) => [n, grads[i]]));
   });
 }
 
-/** Logits [1, vocab] after feeding `ids` one at a time from a zero state, computed naively. */
-export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>, ids: number[]): Float32Array {
+/** Logits [1, vocab] after feeding each of `ids` in turn from a zero state, computed naively. */
+export function referenceLogitsEach(shape: ModelShape, p: Record<string, tf.Tensor>, ids: number[]): Float32Array[] {
   return tf.tidy(() => {
     let states: tf.Tensor[][] = Array.from({ length: shape.layers }, () =>
       Array.from({ length: shape.cell === 'lstm' ? 2 : 1 }, () => tf.zeros([1, shape.hidden])));
-    let logits = tf.zeros([1, shape.vocabSize]);
+    const out: Float32Array[] = [];
     for (const id of ids) {
       let x = tf.cast(tf.oneHot(tf.tensor1d([id], 'int32'), shape.vocabSize), 'float32');
       for (let l = 0; l < shape.layers; l++) {
@@ -74,8 +83,13 @@ export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>,
         x = states[l][0];
       }
       states = [...states];
-      logits = tf.add(tf.matMul(x, p['output.W_q']), p['output.b_q']);
+      out.push(tf.add(tf.matMul(x, p['output.W_q']), p['output.b_q']).dataSync() as Float32Array);
     }
-    return logits.dataSync() as Float32Array;
+    return out;
   });
+}
+
+/** Logits [1, vocab] after feeding `ids` one at a time from a zero state, computed naively. */
+export function referenceLogits(shape: ModelShape, p: Record<string, tf.Tensor>, ids: number[]): Float32Array {
+  return referenceLogitsEach(shape, p, ids).at(-1) ?? new Float32Array(shape.vocabSize);
 }

@@ -2,7 +2,7 @@ import t from 'tap';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend } from '../../../../stages/train/backend.ts';
 import { Rng } from '../../../../lib/rng.ts';
-import { truncationWeights } from '../../../../stages/train/train.ts';
+import { dropoutMasks, truncationWeights } from '../../../../stages/train/train.ts';
 import {
   initHidden, initParams, lossAndGradients, paramSpecs, stepLogits, windowLoss, type ModelShape, type Params, type Window,
 } from '../../../../stages/train/model.ts';
@@ -69,6 +69,23 @@ t.test('lossAndGradients with truncation weights ξ equals autodiff with the gra
     t.ok(error < 1e-5, `${cell}: relative error ${error.toExponential(2)}`);
     t.ok(relativeError(mine.grads, full.grads) > 1e-3, `${cell}: ξ changes the gradient`);
   }
+});
+
+t.test('lossAndGradients with dropout masks equals autodiff of the naive model with each layer\'s output masked on its way up', async (t) => {
+  for (const cell of CELLS) {
+    for (const input of ['one-hot', 'gather'] as const) {
+      const { shape, params, window } = tiny(cell, 2);
+      const masks = dropoutMasks(window, shape, 0.5, new Rng(7));
+      t.ok(masks!.every((mask) => mask.some((v) => v === 0) && mask.some((v) => v === 2) && mask.every((v) => v === 0 || v === 2)), 'masks hold 0 and 1/(1-p) only');
+      const mine = gradients(shape, params, window, { input, masks });
+      const expectedLoss = referenceLoss(shape, params, window, undefined, masks).dataSync()[0];
+      t.ok(Math.abs(mine.loss - expectedLoss) < 1e-5, `${cell} ${input}: loss ${mine.loss} vs ${expectedLoss}`);
+      const error = relativeError(mine.grads, flat(referenceGradients(shape, params, window, undefined, masks)));
+      t.ok(error < 1e-5, `${cell} ${input}: relative error ${error.toExponential(2)}`);
+      t.ok(relativeError(mine.grads, gradients(shape, params, window, { input }).grads) > 1e-3, `${cell}: the masks change the gradient`);
+    }
+  }
+  t.equal(dropoutMasks({ batchSize: 2, steps: 3 }, tiny('rnn').shape, 0, new Rng(7)), undefined, 'p = 0: no masks');
 });
 
 /** Mean loss of `window` cut into pieces of k steps, each started from the state the unperturbed model reached. */

@@ -17,7 +17,7 @@ const data = { vocabSize: 7, vocabHash: 'test', trainTokens: corpus.length, vali
 
 /** Losses of every step of `epochs` epochs with `workers` replicas, and the final flat parameters. */
 async function run(settings: Partial<Config>, workers: number, epochs = 1) {
-  const config: Config = { ...DEFAULTS, hidden: 8, batch: 6, steps: 5, seed: 3, ...settings, trainWorkers: workers };
+  const config: Config = { ...DEFAULTS, hidden: 8, batch: 6, steps: 5, seed: 3, dropout: 0, lrDecay: 1, ...settings, trainWorkers: workers };
   const sampler = batches(corpus, { sampler: config.sampler, batchSize: config.batch, steps: config.steps, seed: config.seed });
   const s = startTraining(config, data, sampler.initialState());
   const stepper = await trainStepper(s, config, 'cpu', () => {});
@@ -66,12 +66,14 @@ t.test('trainStepper() with N workers gives the single-thread losses within 1e-5
   }
 });
 
-t.test('trainStepper() with 3 workers (uneven rows 2+2+3) matches one, and is bit-reproducible for a given N', async (t) => {
-  const settings = { cell: 'gru' as const, batch: 7 };
+t.test('trainStepper() with 3 workers (uneven rows 2+2+3) matches one, and is bit-reproducible for a given N; with dropout each gets its rows of the masks', async (t) => {
+  const settings = { cell: 'gru' as const, batch: 7, layers: 2, dropout: 0.3 };
   const [one, a, b] = await Promise.all([run(settings, 1, 2), run(settings, 3, 2), run(settings, 3, 2)]);
   t.ok(worst(one.losses, a.losses) < 1e-5, `worst relative loss difference ${worst(one.losses, a.losses).toExponential(2)}`);
   t.same(a.losses, b.losses);
   t.same(a.params, b.params);
+  const undropped = await run({ ...settings, dropout: 0 }, 1, 2);
+  t.ok(worst(one.losses, undropped.losses) > 1e-3, 'dropout changes the losses');
 });
 
 t.test('trainWorkerCount() resolves auto by model size and batch; the count is in the fingerprint', async (t) => {

@@ -60,17 +60,30 @@ t.test('train runs gru and lstm cells two layers deep with Adam', { skip: corpus
   }
 });
 
-t.test('--anneal-lr divides lr by 4 at each epoch whose validation loss does not improve on the best', { skip: corpusSkip }, async (t) => {
-  const { config } = await trained(t, { annealLr: true, lr: 40, epochs: 5, clip: 0 });
+/** The lr a run should end with: ÷4 at each epoch whose validation loss is no better than the best, then × decay. */
+async function finalLr(t: Parameters<typeof trained>[0], settings: Partial<Config>) {
+  const { config } = await trained(t, settings);
   const { record } = readCheckpoint<{ lr: number; history: { split: string; loss: number }[] }>(runPaths(config.out).trainCheckpoint)!;
-  let lr = 40;
+  let lr = config.lr;
   let best = Infinity;
   for (const row of record.history.filter((r) => r.split === 'valid')) {
-    if (best !== Infinity && row.loss >= best) lr /= 4;
+    if (config.annealLr && best !== Infinity && row.loss >= best) lr /= 4;
     best = Math.min(best, row.loss);
+    lr *= config.lrDecay;
   }
-  t.equal(record.lr, lr);
-  t.ok(lr < 40, `a too-large lr gets annealed (to ${lr})`);
+  return { actual: record.lr, expected: lr };
+}
+
+t.test('--anneal-lr divides lr by 4 at each epoch whose validation loss does not improve on the best', { skip: corpusSkip }, async (t) => {
+  const { actual, expected } = await finalLr(t, { annealLr: true, lr: 40, epochs: 5, clip: 0 });
+  t.equal(actual, expected);
+  t.ok(expected < 40, `a too-large lr gets annealed (to ${expected})`);
+});
+
+t.test('--lr-decay multiplies lr by its factor at each epoch end, after --anneal-lr', { skip: corpusSkip }, async (t) => {
+  const { actual, expected } = await finalLr(t, { annealLr: true, lrDecay: 0.5, lr: 40, epochs: 3, clip: 0 });
+  t.equal(actual, expected);
+  t.ok(expected <= 40 / 8, `three epochs halve it three times at least (${expected})`);
 });
 
 t.test('truncationWeights: zeros every k steps, and 1/π with probability π', async (t) => {
