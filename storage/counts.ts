@@ -10,23 +10,24 @@
  *     saveCounts(db, { firstTokenId: 0, tokens: ['of', 'the'], ngrams: [rows1, rows2] },
  *       { fingerprint, record: { shardsDone: 3 } });
  *
- * openNgramFile(path, order) -> Database
- *   A new database file holding only `ngramN`, defined as in the run database, for one order's
- *   rows to be written (and indexed) apart from it, by another thread: SQLite has one writer per
- *   file. No journal: the caller writes it under a temporary name and renames it when whole.
+ * openNgramFile(path, table) -> Database
+ *   A new database file holding only table `ngramN` or `sentenceN` (a CountTable), defined as in the
+ *   run database, for its rows to be written (and indexed) apart from it, by another thread: SQLite
+ *   has one writer per file. No journal: the caller writes it under a temporary name and renames
+ *   it when whole.
  *
- * insertNgrams(db, order, rows)
+ * insertNgrams(db, table, rows)
  *   Inserts rows of exact counts (each n-gram once, in key order: they append to the WITHOUT ROWID
  *   b-tree). Call it inside a transaction.
- *     insertNgrams(db, 2, { keys: Int32Array.of(0, 1, 1, 0), counts: Float64Array.of(5, 2) });
+ *     insertNgrams(db, { name: 'ngram', n: 2 }, { keys: Int32Array.of(0, 1, 1, 0), counts: Float64Array.of(5, 2) });
  *
  * indexNgrams(db, order)             the "top k by count" index `ngramN_by_count`, if missing
  *
- * copyNgrams(db, path, order, checkpoint)
- *   One transaction: copies `ngramN` and its index from the file at `path` (openNgramFile's) into
- *   the empty `ngramN` of `db` and records the stage checkpoint. Same definitions on both sides
- *   and an empty target let SQLite copy the b-trees' records as they are, in order (its "xfer"
- *   path), without decoding a row or sorting the index again.
+ * copyNgrams(db, path, table, checkpoint)
+ *   One transaction: copies the table (and `ngramN`'s index) from the file at `path`
+ *   (openNgramFile's) into the same, empty table of `db` and records the stage checkpoint. Same
+ *   definitions on both sides and an empty target let SQLite copy the b-trees' records as they are,
+ *   in order (its "xfer" path), without decoding a row or sorting the index again.
  *
  * finishCounts(db, options)
  *   One transaction: "top k by count" indexes, the `meta` keys that describe the counts, and the
@@ -85,23 +86,29 @@ function upsertSql(table: string, order: number, rows: number): string {
     ON CONFLICT (${keys.join(', ')}) DO UPDATE SET count = count + excluded.count`;
 }
 
+/** One count table: `ngramN` (d2l counts) or `sentenceN` (Kneser-Ney's). */
+export interface CountTable {
+  name: 'ngram' | 'sentence';
+  n: number;
+}
+
 /** Rows of one order: row r's ids are keys[r*order .. r*order+order), its count counts[r]. */
 export interface KeyedRows {
   keys: Int32Array;
   counts: Float64Array;
 }
 
-export function openNgramFile(path: string, order: number): Database {
+export function openNgramFile(path: string, { name, n }: CountTable): Database {
   const db = openDatabase(path);
   db.exec('PRAGMA journal_mode = OFF');
   db.exec('PRAGMA synchronous = OFF');
-  db.exec(countTableSql('ngram', order));
+  db.exec(countTableSql(name, n));
   return db;
 }
 
-export function insertNgrams(db: Database, order: number, { keys, counts }: KeyedRows): void {
+export function insertNgrams(db: Database, { name, n }: CountTable, { keys, counts }: KeyedRows): void {
   const rows = Int32Array.from({ length: counts.length }, (_, row) => row);
-  _insertRows(db, { order, keys, stride: order, offset: 0, counts, countStride: 1, countOffset: 0, rows }, insertSql);
+  _insertRows(db, { table: name, order: n, keys, stride: n, offset: 0, counts, countStride: 1, countOffset: 0, rows }, insertSql);
   crashPoint('write');
 }
 
@@ -112,13 +119,13 @@ export function indexNgrams(db: Database, order: number): void {
   db.exec(indexSql(order));
 }
 
-export function copyNgrams(db: Database, path: string, order: number, checkpoint: CountCheckpoint): void {
+export function copyNgrams(db: Database, path: string, { name, n }: CountTable, checkpoint: CountCheckpoint): void {
   // ATTACH is not allowed inside a transaction.
   db.prepare('ATTACH DATABASE ? AS part').run(path);
   try {
     db.transaction(() => {
-      indexNgrams(db, order);
-      db.exec(`INSERT INTO main.ngram${order} SELECT * FROM part.ngram${order}`);
+      if (name === 'ngram') indexNgrams(db, n);
+      db.exec(`INSERT INTO main.${name}${n} SELECT * FROM part.${name}${n}`);
       crashPoint('copy');
       saveCheckpoint(db, 'count', checkpoint.fingerprint, checkpoint.record);
     })();

@@ -9,8 +9,9 @@
  *    token; the ' ' is a real token occurrence, in the counts and in the stream,
  *  - returns the shard's stream in global ids (with that ' ' in front) for tokens.bin, and its
  *    sorted run: its n-grams of orders >= 2 (the worker's, sorted by hash, and those across the
- *    cut) mapped to global ids, as `[hash, count, w1..wn]` rows in unsigned hash order. The hashes
- *    depend on the tokens' text, not on ids, so the worker's hash is the one every run uses.
+ *    cut) mapped to global ids, as `[hash, count, w1..wn]` rows in unsigned hash order, then its
+ *    sentence n-grams (Kneser-Ney's, which never cross a cut) the same way. The hashes depend on
+ *    the tokens' text, not on ids, so the worker's hash is the one every run uses.
  * Everything it needs to continue after a kill is in `state`, which goes into the checkpoint
  * together with the tokens and unigram counts committed so far.
  */
@@ -18,7 +19,7 @@ import type { Shard } from '../../pipeline/types.ts';
 import type { ShardCounts } from './_wire.ts';
 import type { CountBatch, NgramRows } from '../../storage/counts.ts';
 import { ngramHash, tokenHash, UnigramCounts } from './_table.ts';
-import { SentenceMerger } from './_sentences.ts';
+import { sentenceRunLength, sentenceRunRows } from './_sentences.ts';
 import { TokenDictionary } from './_dictionary.ts';
 
 /** The merger's resumable state, stored in the count checkpoint. */
@@ -54,17 +55,14 @@ export class CountMerger {
   private savedTokens: number;
   /** Unigram counts merged since the last flush. */
   private unigrams = new UnigramCounts();
-  /** Per order, the buffer the last shard's run rows are in (see runRows). */
+  /** Per table of the run, the buffer the last shard's rows are in (see runRows). */
   private runBuffers: Int32Array[] = [];
-  /** Sentence n-grams (Kneser-Ney's counts), committed with the unigrams at each checkpoint. */
-  private readonly sentences: SentenceMerger;
 
   constructor(order: number, options: { tokens?: readonly string[]; state?: MergeState } = {}) {
     this.order = order;
     const tokens = options.tokens ?? [];
     tokens.forEach((token) => this.globalId(token, tokenHash(token)));
     this.savedTokens = tokens.length;
-    this.sentences = new SentenceMerger(order);
     this.state = options.state ?? {
       shardsDone: 0, streamBytes: 0, context: [], pendingGap: false,
       totals: new Array(order).fill(0), documents: 0, bytes: 0, invalidUtf8: 0, skippedRecords: 0,
@@ -91,9 +89,9 @@ export class CountMerger {
     this.runBuffers = [];
   }
 
-  /** The most bytes the counts held until the next flush (the unigram and sentence tables) hold while `counts` is merged (an upper bound: they may grow). */
+  /** The most bytes the counts held until the next flush (the unigram table) hold while `counts` is merged (an upper bound: they may grow). */
   peakBytes(counts: ShardCounts): number {
-    return this.unigrams.peakBytes(this.dictionary.size + counts.tokens.length + 1) + this.sentences.peakBytes(counts.sentences);
+    return this.unigrams.peakBytes(this.dictionary.size + counts.tokens.length + 1);
   }
 
   /** Bytes of the dictionary of every token (the one part of the merger that grows with the corpus). */
@@ -103,8 +101,8 @@ export class CountMerger {
 
   /**
    * Merges one shard (the next in index order). Returns its stream in global ids, in pieces (the
-   * ' ' across the cut, then the shard's own stream, remapped in place), and its run: `run[n]`
-   * holds order n's rows, valid until the next merge.
+   * ' ' across the cut, then the shard's own stream, remapped in place), and its run: `run[t]`
+   * holds the rows of table t (stages/count/_runfile.ts runTables), valid until the next merge.
    */
   merge(shard: Shard, counts: ShardCounts): { pieces: Int32Array[]; run: Int32Array[] } {
     const state = this.state;
@@ -128,11 +126,11 @@ export class CountMerger {
     const unigramCounts = counts.counts[0];
     for (let row = 0; row < unigramKeys.length; row++) this.unigrams.add(map[unigramKeys[row]], unigramCounts[row]);
     state.totals[0] += stream.length;
-    this.sentences.merge(counts.sentences, map);
     const head = Int32Array.from(counts.head, (id) => map[id]);
     const across = shard.continuesDocument ? this.addAcrossCut(state.context, gap ? [space] : [], head) : [];
     const run: Int32Array[] = [];
-    for (let n = 2; n <= this.order; n++) run[n] = this.runRows(n, counts, map, across[n] ?? []);
+    for (let n = 2; n <= this.order; n++) run.push(this.runRows(n, counts, map, across[n] ?? []));
+    for (let n = 2; n <= this.order && counts.sentences; n++) run.push(sentenceRunRows(counts.sentences, n, map, this.runBuffer(run.length, sentenceRunLength(counts.sentences, n))));
     const pieces = gap ? [Int32Array.of(space), stream] : [stream];
     this.advanceContext(shard, counts, pieces);
     state.shardsDone++;
@@ -176,6 +174,15 @@ export class CountMerger {
   }
 
   /**
+   * `length` Int32s for table t's rows, in a buffer reused from shard to shard: a fresh 20-30 MB a
+   * shard was garbage that the collector let pile up to hundreds of MB on a 1 GB corpus.
+   */
+  private runBuffer(t: number, length: number): Int32Array {
+    if (this.runBuffers[t] === undefined || this.runBuffers[t].length < length) this.runBuffers[t] = new Int32Array(Math.ceil(length * 1.25));
+    return this.runBuffers[t].subarray(0, length);
+  }
+
+  /**
    * The shard's order-n rows `[hash, count, w1..wn]` in global ids, merged in unsigned hash order
    * with the rows across the cut (count 1 each; the reduce adds up equal keys).
    */
@@ -185,10 +192,7 @@ export class CountMerger {
     const values = counts.counts[n - 1];
     const stride = n + 2;
     const length = (values.length + across.length) * stride;
-    // One buffer per order, reused from shard to shard: a fresh 20-30 MB a shard was garbage that
-    // the collector let pile up to hundreds of MB on a 1 GB corpus.
-    if (this.runBuffers[n] === undefined || this.runBuffers[n].length < length) this.runBuffers[n] = new Int32Array(Math.ceil(length * 1.25));
-    const rows = this.runBuffers[n].subarray(0, length);
+    const rows = this.runBuffer(n - 2, length);
     across.sort((a, b) => (a.hash >>> 0) - (b.hash >>> 0));
     let total = 0;
     for (let row = 0, next = 0, out = 0; out < rows.length; out += stride) {
@@ -253,19 +257,17 @@ export class CountMerger {
   }
 
   /**
-   * Hands the tokens, unigram and sentence counts merged since the last flush to `save` (saveCounts,
-   * with the state to checkpoint), then empties their tables: they keep their arrays while those
-   * hold at most `keepBytes` (growing them again costs time), else they start small.
+   * Hands the tokens and unigram counts merged since the last flush to `save` (saveCounts, with the
+   * state to checkpoint), then empties the unigram table (keeping its size).
    */
-  flush(save: (batch: CountBatch, state: MergeState) => void, keepBytes = Infinity): void {
+  flush(save: (batch: CountBatch, state: MergeState) => void): void {
     const unigrams = this.unigrams;
     const keys = occupied(unigrams.counts, unigrams.size);
     const rows: NgramRows = { order: 1, keys, stride: 1, offset: 0, counts: Float64Array.from(keys, (id) => unigrams.counts[id]), countStride: 1, countOffset: 0, rows: Int32Array.from(keys, (_, row) => row) };
     const tokens = Array.from({ length: this.dictionary.size - this.savedTokens }, (_, i) => this.dictionary.token(this.savedTokens + i));
-    save({ firstTokenId: this.savedTokens, tokens, ngrams: [rows, ...this.sentences.rows()] }, this.state);
+    save({ firstTokenId: this.savedTokens, tokens, ngrams: [rows] }, this.state);
     this.savedTokens = this.dictionary.size;
     unigrams.clear();
-    this.sentences.clear(keepBytes);
   }
 }
 

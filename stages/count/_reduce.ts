@@ -1,5 +1,6 @@
 /**
- * The reduce job: one hash partition of every shard's run, merged into exact counts sorted by key.
+ * The reduce job: one hash partition of every shard's run, merged into exact counts sorted by key,
+ * for each table of the run (ngram2..N, sentence2..N).
  * Self-contained (a run directory, the partition, P, the number of shards), so any thread or process
  * that can read the run directory can run it; it writes `part-<p>.bin` and returns its row counts.
  *
@@ -11,7 +12,7 @@
  */
 import type { PoolJob } from '../../lib/workers.ts';
 import { compareKeys, sortByKey } from './_sort.ts';
-import { partPath, RunReader, runPath, writePart, type KeyedRows } from './_runfile.ts';
+import { partPath, RunReader, runPath, runTables, writePart, type KeyedRows } from './_runfile.ts';
 
 export interface ReduceJob extends PoolJob {
   /** The partition. */
@@ -26,7 +27,7 @@ export interface ReduceJob extends PoolJob {
 
 export interface ReduceResult {
   partition: number;
-  /** Rows written per order (index n). */
+  /** Rows written per table (index t of runTables). */
   rows: number[];
 }
 
@@ -36,10 +37,10 @@ export function reducePartition(job: ReduceJob): ReduceResult {
     for (let shard = 0; shard < job.shards; shard++) readers.push(new RunReader(runPath(job.path, shard)));
     const reduced: KeyedRows[] = [];
     const rows: number[] = [];
-    for (let n = 2; n <= job.order; n++) {
-      reduced[n] = reduceSections(readers.map((reader) => reader.section(n, job.index, job.partitions)), n);
-      rows[n] = reduced[n].counts.length;
-    }
+    runTables(job.order).forEach(({ n }, t) => {
+      reduced[t] = reduceSections(readers.map((reader) => reader.section(t, job.index, job.partitions)), n);
+      rows[t] = reduced[t].counts.length;
+    });
     writePart(partPath(job.path, job.index), job.order, reduced);
     return { partition: job.index, rows };
   } finally {

@@ -4,16 +4,16 @@
  *   count:  shards counted in the worker pool, merged in shard order (tokens, unigrams,
  *           tokens.bin), each shard's n-grams written as its sorted run (stages/count/_runfile.ts);
  *   reduce: the hash partitions reduced in the pool, in parallel (stages/count/_reduce.ts);
- *   write:  each order's partitions merged by key into a database file of its own and indexed,
- *           the orders in parallel in the pool (stages/count/_write.ts); each file copied into
- *           lmpipe.sqlite as it comes, in order.
+ *   write:  each table's partitions (ngram2..N, sentence2..N) merged by key into a database file of
+ *           its own and indexed, the tables in parallel in the pool (stages/count/_write.ts); each
+ *           file copied into lmpipe.sqlite as soon as it is built.
  *
  * Every checkpoint is one transaction holding the phase and its cursor. While counting: the new
  * tokens, the unigram counts and the merger's state (shards done, tokens.bin length, context of
  * the open document); tokens.bin and the runs of the shards it covers are written before that
  * commit, and a resume cuts tokens.bin back and deletes the runs past it. While reducing: the
- * partitions done (their files are renamed into place before). While writing: the orders whose
- * files are built, and the last order copied (committed with its rows). So a kill at any instant
+ * partitions done (their files are renamed into place before). While writing: the tables whose
+ * files are built, and the tables copied (each committed with its rows). So a kill at any instant
  * loses nothing and counts nothing twice.
  */
 import { closeSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
@@ -28,8 +28,8 @@ import { transferables, type ShardOptions } from './_shard.ts';
 import { runJob, type PoolMessage } from './_jobs.ts';
 import { CountMerger, type MergeState } from './_merge.ts';
 import type { ReduceJob, ReduceResult } from './_reduce.ts';
-import { BUCKETS, pruneRuns, runPath, runsDir, writeRun } from './_runfile.ts';
-import { orderPath, type BuildJob, type BuildResult } from './_write.ts';
+import { BUCKETS, pruneRuns, runPath, runsDir, runTables, tablePath, writeRun } from './_runfile.ts';
+import type { BuildJob, BuildResult } from './_write.ts';
 import { planShards } from '../ingest/index.ts';
 import { runPaths } from '../../storage/run-paths.ts';
 
@@ -56,7 +56,7 @@ export type ReduceSource = (jobs: ReduceJob[], ctx: StageContext) => AsyncIterab
 export type CountPhase = 'count' | 'reduce' | 'write';
 
 interface CountCheckpointRecord extends MergeState {
-  version: 2;
+  version: 3;
   /** Distinct tokens committed (rows of `tokens`): checked on resume. */
   tokens: number;
   phase: CountPhase;
@@ -64,10 +64,10 @@ interface CountCheckpointRecord extends MergeState {
   partitions: number;
   /** Partitions reduced: their part files exist. */
   reduced: number[];
-  /** Orders whose files are built (count-runs/ngram-<n>.sqlite). */
+  /** Tables (indexes into runTables(order)) whose files are built (count-runs/<name>-<n>.sqlite). */
   built: number[];
-  /** Orders up to this one are copied into lmpipe.sqlite. */
-  copied: number;
+  /** Tables copied into lmpipe.sqlite. */
+  copied: number[];
 }
 
 const MIB = 1 << 20;
@@ -92,7 +92,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     rmSync(runs, { recursive: true, force: true });
     return;
   }
-  const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 2 ? saved.checkpoint : undefined;
+  const resume = saved?.fingerprint === fingerprint && saved.checkpoint.version === 3 ? saved.checkpoint : undefined;
   if (!resume) resetCount(ctx);
   const merger = new CountMerger(config.order, resume ? { tokens: loadTokens(db), state: _stateOf(resume) } : {});
   if (resume && merger.tokenCount !== resume.tokens) {
@@ -101,10 +101,12 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   if (resume && resume.phase !== 'count') merger.release();
   const progress: Pick<CountCheckpointRecord, 'phase' | 'partitions' | 'reduced' | 'built' | 'copied'> = resume
     ? { phase: resume.phase, partitions: resume.partitions, reduced: resume.reduced, built: resume.built, copied: resume.copied }
-    : { phase: 'count', partitions: 0, reduced: [], built: [], copied: 1 };
-  const record = (): CountCheckpointRecord => ({ version: 2, ...merger.state, tokens: merger.tokenCount, ...progress });
+    : { phase: 'count', partitions: 0, reduced: [], built: [], copied: [] };
+  const record = (): CountCheckpointRecord => ({ version: 3, ...merger.state, tokens: merger.tokenCount, ...progress });
   const save = () => saveCheckpoint(db, 'count', fingerprint, record());
-  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), orders: new Set(progress.built) });
+  const tables = runTables(config.order);
+  const reusable = progress.built.filter((t) => !progress.copied.includes(t));
+  pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), tables: reusable.map((t) => tables[t]) });
   // SQLite's page cache counts against the budget too: a sixteenth of it while counting (the other
   // parts are at their largest then), a quarter after; at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
@@ -124,7 +126,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
       yield { done: progress.reduced.length, total: progress.partitions, unit: 'steps', data: { phase: 'reduce' } };
       const results = options.reduceSource
         ? options.reduceSource(jobs, ctx)
-        : _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule });
+        : _pool<ReduceResult, ReduceJob>(jobs, ctx, { options: { job: 'reduce' }, module: options.workerModule, threadsOnly: true });
       for await (const result of results) {
         progress.reduced.push(result.partition);
         save();
@@ -140,7 +142,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
     if (cacheSize !== undefined) db.exec(`PRAGMA cache_size = ${Number(cacheSize)}`);
   }
   // The finished record says what was counted, not how: partitions and jobs depend on --workers.
-  _finish(ctx, merger, { version: 2, ...merger.state, tokens: merger.tokenCount });
+  _finish(ctx, merger, { version: 3, ...merger.state, tokens: merger.tokenCount });
   rmSync(runs, { recursive: true, force: true });
 }
 
@@ -159,11 +161,11 @@ async function* _countPhase(
   const fd = _openStream(ctx.dir, merger.state.streamBytes);
   let uncommitted = 0;
   let committedAt = Date.now();
-  // The unigram and sentence counts wait in memory for the commit: an eighth of the budget.
+  // The unigram counts wait in memory for the commit: an eighth of the budget.
   const pendingBytes = (config.memoryMb * MIB) / 8;
   const commit = () => {
     uncommitted = 0;
-    merger.flush((batch) => saveCounts(db, batch, { fingerprint, record: record() }), pendingBytes);
+    merger.flush((batch) => saveCounts(db, batch, { fingerprint, record: record() }));
     committedAt = Date.now();
   };
   let done = shards.slice(0, merger.state.shardsDone).reduce((sum, shard) => sum + shard.end - shard.start, 0);
@@ -204,8 +206,8 @@ async function* _countPhase(
 }
 
 /**
- * Builds the orders' files in the pool and copies each into lmpipe.sqlite as soon as it and the
- * orders before it are built. Returns whether every order is copied (false after Ctrl-C).
+ * Builds the tables' files in the pool and copies each into lmpipe.sqlite as soon as it is built.
+ * Returns whether every table is copied (false after Ctrl-C).
  */
 async function* _writePhase(
   ctx: StageContext,
@@ -214,28 +216,33 @@ async function* _writePhase(
   const { config, db, fingerprint, signal } = ctx;
   const { runs, progress, save } = options;
   if (progress.partitions === 0) return true;
-  const orders = Array.from({ length: config.order - 1 }, (_, i) => i + 2);
-  const jobs = orders.filter((n) => n > progress.copied && !progress.built.includes(n))
-    .map((n): BuildJob => ({ index: n, path: runs, partitions: progress.partitions }));
-  const results = _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule })[Symbol.asyncIterator]();
-  try {
-    yield { done: progress.copied - 1, total: orders.length, unit: 'steps', data: { phase: 'write' } };
-    for (const n of orders.filter((order) => order > progress.copied)) {
-      if (!progress.built.includes(n)) {
-        const { value } = await results.next();
-        progress.built.push((value as BuildResult).order);
-        save();
-      }
-      copyNgrams(db, orderPath(runs, n), n, { fingerprint, record: { ...options.record(), copied: n } });
-      progress.copied = n;
-      rmSync(orderPath(runs, n), { force: true });
-      yield { done: n - 1, total: orders.length, unit: 'steps', data: { phase: 'write' } };
-      if (signal.aborted) return false;
-    }
-    return true;
-  } finally {
-    await results.return?.(undefined);
+  const tables = runTables(config.order);
+  const copy = (t: number) => {
+    copyNgrams(db, tablePath(runs, tables[t]), tables[t], { fingerprint, record: { ...options.record(), copied: [...progress.copied, t] } });
+    progress.copied.push(t);
+    rmSync(tablePath(runs, tables[t]), { force: true });
+  };
+  const step = (): StageEvent => ({ done: progress.copied.length, total: tables.length, unit: 'steps', data: { phase: 'write' } });
+  yield step();
+  // Built before a kill, not copied yet.
+  for (const t of progress.built.filter((t) => !progress.copied.includes(t))) {
+    copy(t);
+    yield step();
+    if (signal.aborted) return false;
   }
+  // The biggest tables first (higher orders have more rows), so that the pool's last jobs are
+  // small and its threads finish together.
+  const jobs = tables.map((_, t) => t).filter((t) => !progress.copied.includes(t))
+    .sort((a, b) => tables[b].n - tables[a].n || a - b)
+    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order }));
+  for await (const result of _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule, threadsOnly: true })) {
+    progress.built.push(result.table);
+    save();
+    copy(result.table);
+    yield step();
+    if (signal.aborted) return false;
+  }
+  return true;
 }
 
 /**
@@ -285,11 +292,15 @@ function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
  * The stage's worker pool on `jobs`: --workers threads, this one included, never more than there
  * are jobs (The Time Machine is one shard), results in job order.
  */
-function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number; ahead?: number }) {
+function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number; threadsOnly?: boolean; ahead?: number }) {
   const threads = options.threads ?? Math.max(1, Math.min(ctx.config.workers, jobs.length));
+  // threadsOnly: with 2 or more threads, this thread runs no job. A job run here blocks it, and with
+  // it the hand-out of jobs to the threads as they start: the long jobs of the reduce and write
+  // phases then ran one after the other. Here it has the copies to make (write) or nothing to do.
+  const inline = options.threadsOnly && threads > 1 ? undefined : (job: unknown) => runJob(job as PoolMessage);
   return workers<R, J>(jobs, {
     workers: threads, options: options.options, module: options.module ?? WORKER, stage: 'count', signal: ctx.signal, log: ctx.log,
-    recycled: options.recycled, ahead: options.ahead, inline: (job) => runJob(job as unknown as PoolMessage),
+    recycled: options.recycled, ahead: options.ahead, inline,
   });
 }
 

@@ -7,18 +7,21 @@
  * sentence. These counts are separate from the d2l counts (ngram1..5), which stay as they are.
  *
  * They are counted in the same pass over the input: countShard (_shard.ts) hands every chunk to a
- * SentenceCounter, which returns its shard's counts with the d2l ones; the merger maps them to
- * global ids (SentenceMerger) and they are committed in the same transaction as everything else.
- * Shards are cut at line ends, so no sentence crosses a cut and resuming after a kill needs no
- * state of its own. Orders 2..order are stored: Kneser-Ney's unigrams are continuation counts,
- * which the bigrams give.
+ * SentenceCounter, which counts its shard's sentences the way the d2l n-grams are counted (radix
+ * partitioning, stages/count/_radix.ts, each sentence a document) and returns the rows sorted by
+ * hash with the d2l ones; the merger maps them to global ids (sentenceRunRows) into the shard's
+ * run, as tables of their own, and from there they go the d2l n-grams' way: reduced by partition
+ * and written in key order (stages/count/_run.ts). Shards are cut at line ends, so no sentence
+ * crosses a cut and resuming after a kill needs no state of its own. Orders 2..order are stored:
+ * Kneser-Ney's unigrams are continuation counts, which the bigrams give.
  *
  * On disk: tables sentence2..sentence5 (w1..wn, count), ids from `tokens.id`, <s> = -1, </s> = -2.
  */
 import type { TextChunk } from '../../pipeline/types.ts';
-import type { NgramRows } from '../../storage/counts.ts';
-import { createTokenizer, Interner, planShards, read, type Tokenizer, type TokenizerOptions } from '../ingest/index.ts';
-import { HASH_SEED, hashFinish, hashStep, NgramTable, tokenHash } from './_table.ts';
+import { createTokenizer, Interner, planShards, read, IdList, type Tokenizer, type TokenizerOptions } from '../ingest/index.ts';
+import { countNgrams } from './_radix.ts';
+import { sortByHash } from './_sort.ts';
+import { HASH_SEED, hashFinish, hashStep, tokenHash } from './_table.ts';
 
 /** The sentence markers' ids (no token has a negative id). */
 export const SENTENCE_START = -1;
@@ -120,6 +123,8 @@ export class SentenceCounter {
   /** Every sentence, `<s> ids </s>`, back to back. */
   #stream = new Int32Array(1 << 12);
   #length = 0;
+  /** Where each sentence's <s> is in the stream. */
+  readonly #starts = new IdList();
 
   constructor(order: number) {
     this.order = order;
@@ -133,29 +138,34 @@ export class SentenceCounter {
       grown.set(this.#stream.subarray(0, this.#length));
       this.#stream = grown;
     }
+    this.#starts.push(this.#length);
     this.#stream[this.#length++] = SENTENCE_START;
     this.#stream.set(ids, this.#length);
     this.#length += ids.length;
     this.#stream[this.#length++] = SENTENCE_END;
   }
 
-  /** The n-grams of orders 2..order ending at each token after a <s>, never reaching before it. */
-  finish(tokenHashes: ArrayLike<number>): SentenceTables {
-    const stream = this.#stream;
+  /**
+   * The n-grams of orders 2..order ending at each token after a <s>, never reaching before it, each
+   * order's rows sorted by unsigned hash. They are counted as the d2l n-grams are, each sentence a
+   * document, the markers standing in as two more ids (past the dictionary's) hashed as their text.
+   */
+  finish(tokenHashes: Int32Array): SentenceTables {
+    const size = tokenHashes.length;
+    const hashes = new Int32Array(size + 2);
+    hashes.set(tokenHashes);
+    hashes[size] = START_HASH;
+    hashes[size + 1] = END_HASH;
+    const stream = this.#stream.subarray(0, this.#length);
+    for (let i = 0; i < stream.length; i++) if (stream[i] < 0) stream[i] = stream[i] === SENTENCE_START ? size : size + 1;
+    const counted = countNgrams(stream, this.#starts.take(), { order: this.order, tokenHashes: hashes });
     const tables: SentenceTables = { keys: [], counts: [], hashes: [] };
     for (let n = 2; n <= this.order; n++) {
-      const table = new NgramTable(n, this.#length);
-      for (let i = 0, sentenceStart = 0; i < this.#length; i++) {
-        if (stream[i] === SENTENCE_START) sentenceStart = i;
-        else if (i - n + 1 >= sentenceStart) table.add(stream, i - n + 1, sentenceHash(stream, i - n + 1, n, tokenHashes), 1);
-      }
-      const keys = new Int32Array(table.size * n);
-      const counts = new Float64Array(table.size);
-      const hashes = new Int32Array(table.size);
-      table.drain(keys, counts, hashes, 0);
+      const keys = counted[n].keys;
+      for (let i = 0; i < keys.length; i++) if (keys[i] >= size) keys[i] = keys[i] === size ? SENTENCE_START : SENTENCE_END;
       tables.keys.push(keys);
-      tables.counts.push(counts);
-      tables.hashes.push(hashes);
+      tables.counts.push(counted[n].counts);
+      tables.hashes.push(counted[n].hashes);
     }
     return tables;
   }
@@ -165,54 +175,32 @@ export class SentenceCounter {
 export const sentenceBuffers = (tables: SentenceTables | undefined): ArrayBuffer[] =>
   tables ? [...tables.keys, ...tables.counts, ...tables.hashes].map((array) => array.buffer as ArrayBuffer) : [];
 
-/** The main thread's global sentence tables, between two flushes. */
-export class SentenceMerger {
-  readonly #tables: NgramTable[] = [];
+/** The Int32s of a shard's order-n sentence rows in its run. */
+export const sentenceRunLength = (tables: SentenceTables, n: number) => tables.counts[n - 2].length * (n + 2);
 
-  constructor(order: number) {
-    for (let n = 2; n <= order; n++) this.#tables.push(new NgramTable(n, 1 << 12));
+/**
+ * The order-n sentence rows of a shard (`tables`, index n - 2) as run rows `[hash, count, w1..wn]`
+ * in global ids (`map`; the markers stay as they are), in unsigned hash order, written into `rows`
+ * (sentenceRunLength long). The worker sends them sorted; rows from elsewhere (a NATS worker) are
+ * sorted here if they are not.
+ */
+export function sentenceRunRows(tables: SentenceTables, n: number, map: Int32Array, rows: Int32Array): Int32Array {
+  const keys = tables.keys[n - 2];
+  const counts = tables.counts[n - 2];
+  const hashes = tables.hashes[n - 2];
+  const stride = n + 2;
+  let sorted = true;
+  for (let row = 1; row < counts.length && sorted; row++) sorted = hashes[row - 1] >>> 0 <= hashes[row] >>> 0;
+  const order = sorted ? undefined : sortByHash(hashes);
+  for (let i = 0, at = 0; i < counts.length; i++, at += stride) {
+    const row = order ? order[i] : i;
+    rows[at] = hashes[row];
+    rows[at + 1] = counts[row];
+    for (let k = 0; k < n; k++) {
+      const id = keys[row * n + k];
+      rows[at + 2 + k] = id < 0 ? id : map[id];
+      if (id >= 0 && map[id] < 0) throw new RangeError(`Expected local token ${id} of a sentence in the shard's stream`);
+    }
   }
-
-  get bytes(): number {
-    return this.#tables.reduce((sum, table) => sum + table.bytes, 0);
-  }
-
-  peakBytes(tables: SentenceTables | undefined): number {
-    return this.#tables.reduce((sum, table, i) => sum + table.peakBytes(tables?.counts[i].length ?? 0), 0);
-  }
-
-  /** Adds a shard's tables, its local ids mapped to global ones by `map`. */
-  merge(tables: SentenceTables | undefined, map: Int32Array): void {
-    if (!tables) return;
-    this.#tables.forEach((table, i) => {
-      const n = table.order;
-      const keys = tables.keys[i];
-      const counts = tables.counts[i];
-      const hashes = tables.hashes[i];
-      const key = new Int32Array(n);
-      table.reserve(counts.length);
-      for (let row = 0; row < counts.length; row++) {
-        for (let k = 0; k < n; k++) {
-          const id = keys[row * n + k];
-          key[k] = id < 0 ? id : map[id];
-          if (key[k] === -1 && id >= 0) throw new RangeError(`Expected local token ${id} of a sentence in the shard's stream`);
-        }
-        table.add(key, 0, hashes[row], counts[row]);
-      }
-    });
-  }
-
-  /** The rows to upsert into sentence2..5. */
-  rows(): NgramRows[] {
-    return this.#tables.map((table) => ({
-      table: 'sentence', order: table.order, keys: table.slots, stride: table.stride, offset: 2,
-      counts: table.slots, countStride: table.stride, countOffset: 1, rows: table.occupied(),
-    }));
-  }
-
-  /** Forgets every count; tables whose arrays hold more than `keepBytes` in all start small again. */
-  clear(keepBytes = Infinity): void {
-    if (this.bytes > keepBytes) this.#tables.forEach((table, i) => (this.#tables[i] = new NgramTable(table.order, 1 << 12)));
-    else for (const table of this.#tables) table.clear();
-  }
+  return rows;
 }

@@ -35,24 +35,29 @@ export function sortByHash(hashes: Int32Array): Int32Array {
 }
 
 /**
- * Row indices 0..rows-1 sorted by key, row r's key being keys[r*order .. r*order+order). Ids far
- * sparser than the rows (never from the count stage) fall back to a comparison sort.
+ * Row indices 0..rows-1 sorted by key, row r's key being keys[r*order .. r*order+order). Ids may be
+ * negative (the sentence markers, -1 and -2: they get the first buckets). Ids far sparser than the
+ * rows (never from the count stage) fall back to a comparison sort.
  */
 export function sortByKey(keys: Int32Array, order: number, rows: number): Int32Array {
   let from = new Int32Array(rows);
   for (let i = 0; i < rows; i++) from[i] = i;
   let max = 0;
-  for (let i = 0; i < rows * order; i++) if (keys[i] > max) max = keys[i];
-  if (max > 4 * rows + (1 << 16)) return from.sort((a, b) => compareKeys(keys, a * order, keys, b * order, order));
+  let min = 0;
+  for (let i = 0; i < rows * order; i++) {
+    if (keys[i] > max) max = keys[i];
+    else if (keys[i] < min) min = keys[i];
+  }
+  if (max - min > 4 * rows + (1 << 16)) return from.sort((a, b) => compareKeys(keys, a * order, keys, b * order, order));
   let to = new Int32Array(rows);
-  const starts = new Int32Array(max + 2);
+  const starts = new Int32Array(max - min + 2);
   for (let column = order - 1; column >= 0; column--) {
     starts.fill(0);
-    for (let i = 0; i < rows; i++) starts[keys[i * order + column] + 1]++;
-    for (let id = 0; id <= max; id++) starts[id + 1] += starts[id];
+    for (let i = 0; i < rows; i++) starts[keys[i * order + column] - min + 1]++;
+    for (let id = 0; id <= max - min; id++) starts[id + 1] += starts[id];
     for (let i = 0; i < rows; i++) {
       const row = from[i];
-      to[starts[keys[row * order + column]]++] = row;
+      to[starts[keys[row * order + column] - min]++] = row;
     }
     [from, to] = [to, from];
   }

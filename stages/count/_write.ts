@@ -1,10 +1,11 @@
 /**
- * The write phase, one job per order (self-contained like the others: any thread or process that
- * can read the run directory can run it): the order's reduced partitions, each sorted by key,
- * merged by key into a database file of its own, `count-runs/ngram-<n>.sqlite`
- * (storage openNgramFile), and indexed by count there. The main thread then copies each file into
- * the empty `ngramN` of lmpipe.sqlite in one transaction (storage copyNgrams), which SQLite does
- * record by record without decoding or sorting again.
+ * The write phase, one job per table of the runs (ngram2..N, sentence2..N; self-contained like the
+ * others: any thread or process that can read the run directory can run it): the table's reduced
+ * partitions, each sorted by key, merged by key into a database file of its own,
+ * `count-runs/ngram-<n>.sqlite` or `sentence-<n>.sqlite` (storage openNgramFile), and `ngramN`
+ * indexed by count there. The main thread then copies each file into the empty table of
+ * lmpipe.sqlite in one transaction (storage copyNgrams), which SQLite does record by record without
+ * decoding or sorting again.
  *
  * Why this shape (measured on 2.9M trigram rows, CPU seconds, 2 busy cores): SQLite has one writer
  * per file, and inserting in key order (0.82 s: rows append to the b-tree) plus building the
@@ -15,59 +16,58 @@
  * that is not empty (1.24 s without an index: SQLite then decodes and checks every row).
  */
 import { renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { PoolJob } from '../../lib/workers.ts';
 import { indexNgrams, insertNgrams, openNgramFile } from '../../storage/counts.ts';
 import { compareKeys } from './_sort.ts';
-import { PartReader, partPath, type KeyedRows } from './_runfile.ts';
+import { PartReader, partPath, runTables, tablePath, type KeyedRows } from './_runfile.ts';
 
 export interface BuildJob extends PoolJob {
-  /** The order. */
+  /** The table (its index in runTables(order)). */
   index: number;
   /** The run directory. */
   path: string;
   partitions: number;
+  order: number;
 }
 
 export interface BuildResult {
-  order: number;
+  table: number;
   rows: number;
 }
-
-export const orderPath = (runs: string, order: number) => join(runs, `ngram-${order}.sqlite`);
 
 /** Rows held in memory across all partitions while merging, and rows per insert batch. */
 const BUFFERED_ROWS = 1 << 20;
 const BATCH_ROWS = 1 << 16;
 
-/** Builds `ngram-<n>.sqlite` from the order's partitions (under a temporary name, then renamed). */
-export function buildOrder(job: BuildJob): BuildResult {
-  const path = orderPath(job.path, job.index);
+/** Builds table t's file from its partitions (under a temporary name, then renamed). */
+export function buildTable(job: BuildJob): BuildResult {
+  const table = runTables(job.order)[job.index];
+  const path = tablePath(job.path, table);
   const temporary = `${path}.tmp`;
   rmSync(temporary, { force: true });
-  const db = openNgramFile(temporary, job.index);
+  const db = openNgramFile(temporary, table);
   let rows = 0;
   try {
     db.exec('PRAGMA cache_size = -65536');
     db.transaction(() => {
-      for (const batch of mergePartitions(job.path, job.index, job.partitions)) {
-        insertNgrams(db, job.index, batch);
+      for (const batch of mergePartitions(job.path, job.index, table.n, job.partitions)) {
+        insertNgrams(db, table, batch);
         rows += batch.counts.length;
       }
     })();
-    indexNgrams(db, job.index);
+    if (table.name === 'ngram') indexNgrams(db, table.n);
   } finally {
     db.close();
   }
   renameSync(temporary, path);
-  return { order: job.index, rows };
+  return { table: job.index, rows };
 }
 
 /**
- * The order-n rows of partitions 0..partitions-1, merged by key, in batches (views of one buffer:
- * each is valid until the next).
+ * The rows of table t (n ids each) of partitions 0..partitions-1, merged by key, in batches (views
+ * of one buffer: each is valid until the next).
  */
-export function* mergePartitions(runs: string, n: number, partitions: number): Generator<KeyedRows> {
+export function* mergePartitions(runs: string, t: number, n: number, partitions: number): Generator<KeyedRows> {
   const readers = Array.from({ length: partitions }, (_, p) => new PartReader(partPath(runs, p)));
   const chunkRows = Math.max(4096, Math.floor(BUFFERED_ROWS / partitions));
   try {
@@ -76,14 +76,14 @@ export function* mergePartitions(runs: string, n: number, partitions: number): G
     const chunkStart = new Array<number>(partitions).fill(0);
     const load = (p: number) => {
       chunkStart[p] = next[p];
-      chunks[p] = readers[p].read(n, next[p], Math.min(chunkRows, readers[p].rows[n] - next[p]));
+      chunks[p] = readers[p].read(t, next[p], Math.min(chunkRows, readers[p].rows[t] - next[p]));
     };
     // a before b when a's next key is smaller.
     const before = (a: number, b: number) =>
       compareKeys(chunks[a].keys, (next[a] - chunkStart[a]) * n, chunks[b].keys, (next[b] - chunkStart[b]) * n, n) < 0;
     const heap: number[] = [];
     for (let p = 0; p < partitions; p++) {
-      if (readers[p].rows[n] === 0) continue;
+      if (readers[p].rows[t] === 0) continue;
       load(p);
       heapPush(heap, p, before);
     }
@@ -96,7 +96,7 @@ export function* mergePartitions(runs: string, n: number, partitions: number): G
       for (let k = 0; k < n; k++) batch.keys[filled * n + k] = keys[at * n + k];
       batch.counts[filled++] = chunks[p].counts[at];
       next[p]++;
-      if (next[p] === readers[p].rows[n]) heapPop(heap, before);
+      if (next[p] === readers[p].rows[t]) heapPop(heap, before);
       else {
         if (next[p] - chunkStart[p] === chunks[p].counts.length) load(p);
         heapSiftDown(heap, 0, before);

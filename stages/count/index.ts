@@ -5,7 +5,7 @@
 export { count, countStage } from './count.ts';
 export { runCount, type ReduceSource, type ShardSource } from './_run.ts';
 export { reducePartition, reduceSections, type ReduceJob, type ReduceResult } from './_reduce.ts';
-export { PartReader, partPath, RunReader, runPath, writePart, writeRun, type KeyedRows } from './_runfile.ts';
+export { PartReader, partPath, RunReader, runPath, runTables, writePart, writeRun, type KeyedRows } from './_runfile.ts';
 export { compareKeys } from './_sort.ts';
 export { countJob, countShard, transferables, type CountJob, type ShardOptions } from './_shard.ts';
 export { ngramHash, tokenHash } from './_table.ts';

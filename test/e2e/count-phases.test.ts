@@ -82,15 +82,16 @@ t.test('count killed with SIGKILL in each phase (count, spill, reduce, write) re
     const run = join(dir, `run-${workers}`);
     const pick = (below: number) => 1 + Math.floor(next() * below);
     // Crash points: after a shard is merged (before its commit), inside a run's file (before the
-    // rename), inside a partition's file, while an order's file is written, inside the transaction
-    // that copies it into the run database. Each process counts its own.
-    const kills = [`count:${pick(shards / 3)}`, `spill:${pick(shards / 3)}`, `reduce:${pick(8)}`, 'write:1', 'copy:1'];
+    // rename), inside a partition's file, while a table's file is written, inside the transaction
+    // that copies it into the run database (the first, then the second: a resume then copies
+    // what is built and builds the rest). Each process counts its own.
+    const kills = [`count:${pick(shards / 3)}`, `spill:${pick(shards / 3)}`, `reduce:${pick(8)}`, 'write:1', 'copy:1', 'copy:2'];
     for (const crashAt of kills) {
       const { killed, lines } = await runChild(run, inputs, { crashAt, workers });
       if (!killed) t.comment(lines.slice(-5).join(' | '));
       const phase = crashAt.split(':')[0];
       const db = openRunDatabase(join(run, 'lmpipe.sqlite'));
-      const record = loadStage<{ phase: string; shardsDone: number; reduced: number[]; copied: number }>(db, 'count');
+      const record = loadStage<{ phase: string; shardsDone: number; reduced: number[]; copied: number[] }>(db, 'count');
       db.close();
       t.ok(killed, `${workers} worker(s), ${crashAt}: killed`);
       const left = existsSync(join(run, 'count-runs')) ? readdirSync(join(run, 'count-runs')).filter((name) => name.endsWith('.tmp')) : [];
@@ -98,7 +99,7 @@ t.test('count killed with SIGKILL in each phase (count, spill, reduce, write) re
       const expected = { count: 'count', spill: 'count', reduce: 'reduce', write: 'write', copy: 'write' }[phase];
       t.equal(record?.checkpoint.phase, expected, `${crashAt}: the kill landed in the ${expected} phase`);
       if (phase !== 'count' && phase !== 'copy') t.ok(left.length >= 1, `${crashAt}: a half-written file was left behind`);
-      t.comment(`${crashAt}: ${record?.checkpoint.shardsDone} shards, ${record?.checkpoint.reduced.length} partitions, orders to ${record?.checkpoint.copied} committed`);
+      t.comment(`${crashAt}: ${record?.checkpoint.shardsDone} shards, ${record?.checkpoint.reduced.length} partitions, tables ${record?.checkpoint.copied} copied`);
     }
     await finishesAsUninterrupted(t, run, inputs, { workers }, reference);
   }

@@ -59,14 +59,15 @@ t.test('NgramTable keeps every key through many doublings', async (t) => {
   t.equal(wrong, 0, 'each key counted twice, keys intact');
 });
 
-t.test('sortByKey orders keys of any size as a comparison sort does; insertNgrams writes them, saveCounts adds unigrams', async (t) => {
+t.test('sortByKey orders keys of any size (and the sentence markers, < 0) as a comparison sort does; insertNgrams writes them, saveCounts adds unigrams', async (t) => {
   const ctx = stageContext(mkdtempSync(join(tmpdir(), 'lmpipe-count-')), {});
   const next = random(3);
-  // Dense ids past 65535 (a counting sort with more than one 16-bit digit), then sparse ones.
-  for (const [order, size, range] of [[3, 20000, 100_000], [2, 700, 2 ** 31]] as const) {
+  // Dense ids past 65535 (a counting sort with more than one 16-bit digit), then sparse ones, then
+  // sentence keys: ids from -2 (</s> -2 and <s> -1, in the table sentenceN).
+  for (const [order, size, range, shift] of [[3, 20000, 100_000, 0], [2, 700, 2 ** 31, 0], [3, 3000, 40, 2]] as const) {
     const distinct = new Map<string, number[]>();
     while (distinct.size < size) {
-      const key = Array.from({ length: order }, () => Math.floor(next() * next() * range));
+      const key = Array.from({ length: order }, () => Math.floor(next() * next() * range) - shift);
       distinct.set(key.join(' '), key);
     }
     const keys = Int32Array.from([...distinct.values()].flat());
@@ -74,9 +75,10 @@ t.test('sortByKey orders keys of any size as a comparison sort does; insertNgram
     const expected = [...distinct.values()].sort((a, b) => a.reduce((c, x, k) => c || x - b[k], 0));
     t.same(Array.from(sorted, (row) => Array.from(keys.subarray(row * order, row * order + order))), expected, `order ${order}, ids below ${range}`);
     const rows = { keys: Int32Array.from(Array.from(sorted, (row) => Array.from(keys.subarray(row * order, row * order + order))).flat()), counts: Float64Array.from({ length: size }, (_, i) => i + 1) };
-    insertNgrams(ctx.db, order, rows);
+    const table = shift > 0 ? 'sentence' : 'ngram';
+    insertNgrams(ctx.db, { name: table, n: order }, rows);
     const columns = order === 3 ? 'w1, w2, w3' : 'w1, w2';
-    const stored = ctx.db.prepare(`SELECT ${columns}, count FROM ngram${order}`).all().map((row) => Object.values(row).map(Number));
+    const stored = ctx.db.prepare(`SELECT ${columns}, count FROM ${table}${order}`).all().map((row) => Object.values(row).map(Number));
     t.same(stored, expected.map((key, i) => [...key, i + 1]), 'stored in key order with their counts');
   }
   const unigrams = (keys: Int32Array, counts: Float64Array) => [{ order: 1, keys, stride: 1, offset: 0, counts, countStride: 1, countOffset: 0, rows: Int32Array.from(keys, (_, row) => row) }];

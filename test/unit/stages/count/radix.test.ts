@@ -97,10 +97,12 @@ t.test('CountMerger runs and their reduce keep one row per n-gram whether it com
   const shards = await lineShards('a b\na b a\n');
   t.equal(shards.length, 2);
   const options = { tokenizer: 'word' as const, lowercase: true, jsonField: 'text', order: 3 };
+  const text = (tokens: readonly string[], id: number) => (id === -1 ? '<s>' : id === -2 ? '</s>' : tokens[id]);
   const bigrams = (runs: Int32Array[], tokens: readonly string[]) => {
     const { keys, counts } = reduceSections(runs, 2);
-    return Array.from(counts, (count, row) => `${tokens[keys[2 * row]]} ${tokens[keys[2 * row + 1]]}=${count}`);
+    return Array.from(counts, (count, row) => `${text(tokens, keys[2 * row])} ${text(tokens, keys[2 * row + 1])}=${count}`);
   };
+  // The run's tables (runTables(3)): ngram2, ngram3, sentence2, sentence3.
   const first = new CountMerger(3);
   const { run: firstRun } = first.merge(shards[0], await countShard(shards[0], options));
   let tokens: string[] = [];
@@ -109,13 +111,17 @@ t.test('CountMerger runs and their reduce keep one row per n-gram whether it com
     tokens = [...batch.tokens];
     state = structuredClone(at);
   });
-  t.same(bigrams([firstRun[2]], tokens), ['a b=1'], 'first shard');
+  t.same(bigrams([firstRun[0]], tokens), ['a b=1'], 'first shard');
   // A resumed merger knows the tokens only by their text: its hashes must match the workers'.
   const resumed = new CountMerger(3, { tokens, state });
   const { run } = resumed.merge(shards[1], await countShard(shards[1], options));
-  const hashes = Array.from({ length: run[2].length / 4 }, (_, row) => run[2][4 * row] >>> 0);
-  t.same(hashes, [...hashes].sort((a, b) => a - b), 'the run is sorted by unsigned hash');
-  t.same(bigrams([firstRun[2], run[2]], tokens), ['a b=2', 'b a=2'].sort((a, b) => (a < b ? -1 : 1)));
+  for (const table of [0, 2]) {
+    const hashes = Array.from({ length: run[table].length / 4 }, (_, row) => run[table][4 * row] >>> 0);
+    t.same(hashes, [...hashes].sort((a, b) => a - b), `table ${table} of the run is sorted by unsigned hash`);
+  }
+  t.same(bigrams([firstRun[0], run[0]], tokens), ['a b=2', 'b a=2'].sort((a, b) => (a < b ? -1 : 1)));
+  // Sentences never cross a line, so (b, a) is one sentence bigram, and the markers stay < 0.
+  t.same(bigrams([firstRun[2], run[2]], tokens).sort(), ['a b=2', 'b a=1', '<s> a=2', 'a </s>=1', 'b </s>=1'].sort());
 });
 
 t.test('countShard keeps one dictionary per run and thread: a shard sends only the tokens not sent before', async (t) => {

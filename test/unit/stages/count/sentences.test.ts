@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { countStage } from '../../../../stages/count/count.ts';
-import { SentenceSplitter, sentencesOf } from '../../../../stages/count/_sentences.ts';
+import { SentenceCounter, SentenceSplitter, sentenceRunLength, sentenceRunRows, sentencesOf } from '../../../../stages/count/_sentences.ts';
 import { Interner } from '../../../../stages/ingest/index.ts';
 import {
   charOracle, d2lWordOracle, wordOracle, databaseSentenceCounts, drain, dumpTables, oracleSentenceCounts, random, randomText, stageContext,
@@ -61,4 +61,27 @@ t.test('sentencesOf reads files as the count stage does: an empty line is an emp
   const sentences: string[][] = [];
   for await (const words of sentencesOf([join(root, 'a.txt'), join(root, 'b.json')], { tokenizer: 'd2l-word' })) sentences.push(words);
   t.same(sentences, [['the', 'time'], [], ['machine', 'by', 'h', 'g', 'wells'], ['one'], ['two', 'three']]);
+});
+
+t.test('SentenceCounter rows come sorted by hash, markers < 0; sentenceRunRows maps them to global ids and sorts rows that are not', async (t) => {
+  const counter = new SentenceCounter(3);
+  // Local ids 0..3; two sentences share the bigram (0, 1); an empty sentence is <s> </s>.
+  for (const ids of [[0, 1, 2], [0, 1], [], [3, 0, 1]]) counter.push(Int32Array.from(ids));
+  const tokenHashes = Int32Array.of(11, 22, 33, 44);
+  const tables = counter.finish(tokenHashes);
+  const rowsOf = (keys: Int32Array, counts: Float64Array, n: number) =>
+    Array.from(counts, (count, row) => `${Array.from(keys.subarray(row * n, row * n + n)).join(' ')}=${count}`).sort();
+  t.same(rowsOf(tables.keys[0], tables.counts[0], 2), ['-1 -2=1', '-1 0=2', '-1 3=1', '0 1=3', '1 -2=2', '1 2=1', '2 -2=1', '3 0=1'].sort(), 'bigrams, <s> -1 and </s> -2');
+  const hashes = Array.from(tables.hashes[0], (hash) => hash >>> 0);
+  t.same(hashes, [...hashes].sort((a, b) => a - b), 'sorted by unsigned hash');
+  const map = Int32Array.of(7, 5, 9, 6);
+  const stride = 4;
+  const expected = sentenceRunRows(tables, 2, map, new Int32Array(sentenceRunLength(tables, 2)));
+  // The same rows in reverse order, as another worker might send them.
+  const reversed = { keys: [Int32Array.from({ length: tables.keys[0].length }, (_, i) => tables.keys[0][tables.keys[0].length - 2 * (1 + (i >> 1)) + (i & 1)])],
+    counts: [Float64Array.from(tables.counts[0]).reverse()], hashes: [Int32Array.from(tables.hashes[0]).reverse()] };
+  const resorted = sentenceRunRows(reversed, 2, map, new Int32Array(sentenceRunLength(reversed, 2)));
+  t.same(Array.from(resorted), Array.from(expected), 'unsorted rows come out in hash order');
+  const global = Array.from({ length: expected.length / stride }, (_, row) => `${expected[row * stride + 2]} ${expected[row * stride + 3]}=${expected[row * stride + 1]}`).sort();
+  t.same(global, ['-1 -2=1', '-1 7=2', '-1 6=1', '7 5=3', '5 -2=2', '5 9=1', '9 -2=1', '6 7=1'].sort(), 'ids mapped to global ones, markers kept');
 });
