@@ -107,16 +107,15 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   const tables = runTables(config.order);
   const reusable = progress.built.filter((t) => !progress.copied.includes(t));
   pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), tables: reusable.map((t) => tables[t]) });
-  // SQLite's page cache counts against the budget too: a sixteenth of it while counting (the other
-  // parts are at their largest then), a quarter after; at most the usual 256 MiB.
+  // SQLite's page cache counts against the budget too: a sixteenth of it (the parallel build jobs of
+  // the write phase have caches of their own), at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
   const pageCache = (share: number) => db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, (config.memoryMb * 1024) / share)))}`);
-  pageCache(progress.phase === 'count' ? 16 : 4);
+  pageCache(16);
   try {
     if (progress.phase === 'count') {
       if (!(yield* _countPhase(ctx, merger, { shards, runs, record, ...options }))) return;
       merger.release();
-      pageCache(4);
       Object.assign(progress, { phase: 'reduce', partitions: config.order < 2 ? 0 : _partitions(runs, shards.length, config) });
       save();
     }
