@@ -38,6 +38,10 @@ export interface IngestOptions {
   workers?: number[];
   python?: boolean;
   order?: number;
+  /** lmpipe's --memory-mb (default: the pipeline's own). */
+  memoryMb?: number;
+  /** Keep lmpipe's run directories here (for bench/sample-check.sh) instead of deleting them. */
+  keep?: string;
   /** Runs per tool; the fastest counts (the machine may be shared), all are recorded. */
   repeat?: number;
   /** A run still going after this many seconds is killed and recorded as failed (exit 137). */
@@ -69,13 +73,14 @@ export async function benchIngest(file: string, options: IngestOptions = {}): Pr
     };
     await run('Node read + split (ceiling)', [...node, join(ROOT, 'bench/read-split.ts'), file], (out) => ({ tokens: JSON.parse(out).tokens }));
     for (const w of workers) {
-      const out = join(scratch, `lmpipe-w${w}`);
+      const out = join(options.keep ?? scratch, `lmpipe-w${w}`);
       const argv = [...node, join(ROOT, 'scripts/run-pipeline.ts'), '--input', file, '--out', out, '--tokenizer', 'd2l-word',
-        '--order', String(order), '--until', 'count', '--fresh', '--json', '--workers', String(w)];
+        '--order', String(order), '--until', 'count', '--fresh', '--json', '--workers', String(w),
+        ...(options.memoryMb === undefined ? [] : ['--memory-mb', String(options.memoryMb)])];
       await run(`lmpipe, ${w} worker${w > 1 ? 's' : ''}`, argv, (stdout) => ({
         ..._lmpipeCounts(runPaths(out).database, order), details: { ...countStageTimes(stdout) },
       }));
-      rmSync(out, { recursive: true, force: true });
+      if (!options.keep) rmSync(out, { recursive: true, force: true });
     }
     if (python) {
       const argv = ['python3', join(ROOT, 'bench/counter.py'), file, '--order', String(order), '--sqlite', join(scratch, 'python.sqlite')];

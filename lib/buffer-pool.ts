@@ -11,7 +11,8 @@
  *   const keys = bufferPool.int32(rows * n);   // a view of a recycled buffer, or a fresh one
  *   bufferPool.give(buffersOf(result));        // when nothing reads the result any more
  *
- * One pool per thread (`bufferPool`): buffers move between threads only by transfer.
+ * One pool per thread (`bufferPool`): buffers move between threads only by transfer. What a pool
+ * keeps counts against the caller's memory budget, so it keeps at most `limit` bytes.
  */
 
 /** Buffers kept at most; the smallest go first beyond it. */
@@ -19,6 +20,8 @@ const MAX_BUFFERS = 24;
 
 export class BufferPool {
   #free: ArrayBuffer[] = [];
+  /** Bytes kept at most (the largest buffers that fit go first): what the caller budgets for it. */
+  limit = Infinity;
 
   /** Buffers held, for tests. */
   get size(): number {
@@ -47,9 +50,18 @@ export class BufferPool {
   /** Takes buffers back (detached ones, already transferred elsewhere, are skipped). */
   give(buffers: Iterable<ArrayBuffer>): void {
     for (const buffer of buffers) if (buffer.byteLength > 0 && !this.#free.includes(buffer)) this.#free.push(buffer);
-    if (this.#free.length > MAX_BUFFERS) {
+    let bytes = 0;
+    for (const buffer of this.#free) bytes += buffer.byteLength;
+    if (this.#free.length > MAX_BUFFERS || bytes > this.limit) {
       this.#free.sort((a, b) => b.byteLength - a.byteLength);
-      this.#free.length = MAX_BUFFERS;
+      const kept: ArrayBuffer[] = [];
+      let keptBytes = 0;
+      for (const buffer of this.#free) {
+        if (kept.length === MAX_BUFFERS || keptBytes + buffer.byteLength > this.limit) continue;
+        kept.push(buffer);
+        keptBytes += buffer.byteLength;
+      }
+      this.#free = kept;
     }
   }
 }

@@ -59,6 +59,11 @@ export interface WorkersOptions<O, J extends PoolJob = PoolJob> {
    * (as `recycle`) for reuse (lib/buffer-pool.ts).
    */
   recycled?: ArrayBuffer[];
+  /**
+   * Jobs started ahead of the consumer at most (default 2 × workers, at least workers): each holds
+   * its result until the consumer takes it, so a memory budget may ask for fewer.
+   */
+  ahead?: number;
   /** Runs a job on the calling thread (see above); it gets the message a thread would. */
   inline?(job: { shard: J; options: unknown; recycle: ArrayBuffer[] }): Promise<unknown>;
 }
@@ -111,6 +116,7 @@ export async function* workers<R, J extends PoolJob = PoolJob>(
   for (let i = inline ? 1 : 0; i < size; i++) {
     start().then((thread) => Array.from({ length: slots }, () => release(thread)), (error) => waiting.splice(0).forEach((job) => job.reject(error)));
   }
+  const ahead = Math.max(size, options.ahead ?? 2 * size);
   const queue = new PQueue({ concurrency: inline ? 1 + (size - 1) * slots : size });
   const results: Array<Promise<R>> = [];
   const job = async (shard: J): Promise<R> => {
@@ -138,7 +144,7 @@ export async function* workers<R, J extends PoolJob = PoolJob>(
       // Handled when its turn comes; this only keeps an early failure from being "unhandled".
       result.catch(() => {});
       results.push(result);
-      if (results.length >= 2 * size) yield await results.shift()!;
+      if (results.length >= ahead) yield await results.shift()!;
     }
     while (results.length > 0) yield await results.shift()!;
   } finally {

@@ -20,7 +20,7 @@ import { runMain } from '../pipeline/run-main.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--timeout S] [--out FILE]
+const USAGE = `Usage: npm run bench -- [--size MB] [--workers 1,2] [--no-python] [--no-training] [--no-ingest] [--no-scaling] [--scaling-repeat N] [--train-seconds S] [--repeat N] [--memory-mb MB] [--keep DIR] [--timeout S] [--out FILE]
        npm run bench -- --backend webgpu [--compare wasm] [--train-seconds S] [--out FILE]
 
 Builds (or reuses) a deterministic corpus of about --size MB (default 100) from ../shared/corpora in
@@ -61,6 +61,8 @@ const FLAGS: Record<string, FlagSpec> = {
   trainSeconds: { kind: 'number', min: 1, value: 'S', help: 'Seconds per training setting (per worker or thread count in the workers benchmark)', default: 10 },
   trainRounds: { kind: 'integer', min: 1, help: 'Alternating rounds the training-workers benchmark splits its seconds over', default: 2 },
   repeat: { kind: 'integer', min: 1, help: 'Runs of each ingest tool (the fastest counts)', default: 1 },
+  memoryMb: { kind: 'integer', min: 16, value: 'MB', help: "lmpipe's --memory-mb in the ingest benchmark (default: the pipeline's)" },
+  keep: { kind: 'string', value: 'DIR', help: "Keep lmpipe's run directories in DIR (for bench/sample-check.sh)" },
   timeout: { kind: 'number', min: 1, value: 'S', help: 'Seconds before a run is killed', default: 1800 },
   out: { kind: 'string', value: 'FILE', help: 'Results file (default: bench/results.json at 100 MB, else .cache/bench/)' },
   backend: { kind: 'string', value: 'B', help: 'Run only the training benchmark, on backend B (on a GPU: settings A, B and C)' },
@@ -83,6 +85,7 @@ function parseArgs(argv: string[]) {
     python: flags.python as boolean, training: flags.training as boolean,
     ingest: !backend && (flags.ingest as boolean), scaling: !backend && (flags.scaling as boolean), nats: !backend && (flags.nats as boolean), natsRepeat: flags.natsRepeat as number,
     scalingRepeat: flags.scalingRepeat as number, trainSeconds: flags.trainSeconds as number, trainRounds: flags.trainRounds as number, repeat: flags.repeat as number,
+    memoryMb: flags.memoryMb as number | undefined, keep: flags.keep as string | undefined,
     timeoutS: flags.timeout as number,
   };
 }
@@ -184,7 +187,7 @@ async function main(argv: string[]): Promise<void> {
   if (args.ingest) {
     const corpus = await makeCorpus({ sizeMb: args.sizeMb });
     log(`corpus: ${corpus.path} (${(corpus.bytes / 1e6).toFixed(1)} MB, sha256 ${corpus.sha256.slice(0, 16)}…, ${corpus.reused ? 'reused' : 'built'})`);
-    const ingest = await benchIngest(corpus.path, { workers: args.workers, python: args.python, repeat: args.repeat, timeoutS: args.timeoutS, log });
+    const ingest = await benchIngest(corpus.path, { workers: args.workers, python: args.python, repeat: args.repeat, memoryMb: args.memoryMb, keep: args.keep, timeoutS: args.timeoutS, log });
     results.corpus = { ...corpus, path: corpus.path.replace(ROOT, '') };
     results.ingest = ingest;
     console.log(`\n${ingestTable(ingest)}\n`);

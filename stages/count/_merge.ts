@@ -20,6 +20,7 @@ import type { ShardCounts } from './_wire.ts';
 import type { CountBatch, NgramRows } from '../../storage/counts.ts';
 import { ngramHash, tokenHash, UnigramCounts } from './_table.ts';
 import { sentenceRunLength, sentenceRunRows } from './_sentences.ts';
+import { TokenDictionary } from './_dictionary.ts';
 
 /** The merger's resumable state, stored in the count checkpoint. */
 export interface MergeState {
@@ -46,11 +47,8 @@ const SPACE = ' ';
 export class CountMerger {
   readonly order: number;
   readonly state: MergeState;
-  private readonly dictionary = new Map<string, number>();
   /** Every token, by global id: the ones from `savedTokens` on go into the next flush. */
-  private readonly texts: string[] = [];
-  /** tokenHash of each global id's text. */
-  private tokenHashes = new Int32Array(1024);
+  private dictionary = new TokenDictionary();
   /** Each worker dictionary seen: its tokens by local id and their global ids (-1: not seen yet). */
   private readonly dictionaries = new Map<string, { texts: string[]; hashes: number[]; map: Int32Array }>();
   /** Ids below this are in the tokens table. */
@@ -80,22 +78,25 @@ export class CountMerger {
   private released?: number;
 
   /**
-   * Lets go of the dictionaries (every token, three times over: by text, by id and per worker
-   * dictionary) once every shard is merged: the reduce and write phases need only `state`.
+   * Lets go of the dictionaries (every token, and the workers' dictionaries) once every shard is
+   * merged: the reduce and write phases need only `state`.
    */
   release(): void {
     this.released = this.dictionary.size;
-    this.dictionary.clear();
-    this.texts.length = 0;
+    this.dictionary = new TokenDictionary();
     this.dictionaries.clear();
-    this.tokenHashes = new Int32Array(0);
     this.unigrams = new UnigramCounts(16);
     this.runBuffers = [];
   }
 
-  /** Bytes of counts held until the next flush (the unigram table). */
-  get pendingBytes(): number {
-    return this.unigrams.bytes;
+  /** The most bytes the counts held until the next flush (the unigram table) hold while `counts` is merged (an upper bound: they may grow). */
+  peakBytes(counts: ShardCounts): number {
+    return this.unigrams.peakBytes(this.dictionary.size + counts.tokens.length + 1);
+  }
+
+  /** Bytes of the dictionary of every token (the one part of the merger that grows with the corpus). */
+  get dictionaryBytes(): number {
+    return this.dictionary.bytes;
   }
 
   /**
@@ -169,19 +170,7 @@ export class CountMerger {
   }
 
   private globalId(token: string, hash: number): number {
-    let id = this.dictionary.get(token);
-    if (id === undefined) {
-      id = this.dictionary.size;
-      this.dictionary.set(token, id);
-      this.texts.push(token);
-      if (id === this.tokenHashes.length) {
-        const grown = new Int32Array(id * 2);
-        grown.set(this.tokenHashes);
-        this.tokenHashes = grown;
-      }
-      this.tokenHashes[id] = hash;
-    }
-    return id;
+    return this.dictionary.idOf(token, hash);
   }
 
   /**
@@ -241,7 +230,7 @@ export class CountMerger {
           this.unigrams.add(sequence[start], 1);
           this.state.totals[0]++;
         } else {
-          (across[n] ??= []).push({ hash: ngramHash(sequence, start, n, this.tokenHashes), key: Array.from(sequence.subarray(start, start + n)) });
+          (across[n] ??= []).push({ hash: ngramHash(sequence, start, n, this.dictionary.hashes), key: Array.from(sequence.subarray(start, start + n)) });
         }
       }
     }
@@ -275,7 +264,8 @@ export class CountMerger {
     const unigrams = this.unigrams;
     const keys = occupied(unigrams.counts, unigrams.size);
     const rows: NgramRows = { order: 1, keys, stride: 1, offset: 0, counts: Float64Array.from(keys, (id) => unigrams.counts[id]), countStride: 1, countOffset: 0, rows: Int32Array.from(keys, (_, row) => row) };
-    save({ firstTokenId: this.savedTokens, tokens: this.texts.slice(this.savedTokens), ngrams: [rows] }, this.state);
+    const tokens = Array.from({ length: this.dictionary.size - this.savedTokens }, (_, i) => this.dictionary.token(this.savedTokens + i));
+    save({ firstTokenId: this.savedTokens, tokens, ngrams: [rows] }, this.state);
     this.savedTokens = this.dictionary.size;
     unigrams.clear();
   }

@@ -107,9 +107,11 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   const tables = runTables(config.order);
   const reusable = progress.built.filter((t) => !progress.copied.includes(t));
   pruneRuns(runs, { shards: merger.state.shardsDone, parts: new Set(progress.phase === 'count' ? [] : progress.reduced), tables: reusable.map((t) => tables[t]) });
-  // SQLite's page cache counts against the budget too: a quarter of it, at most the usual 256 MiB.
+  // SQLite's page cache counts against the budget too: a sixteenth of it (the parallel build jobs of
+  // the write phase have caches of their own), at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
-  db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, config.memoryMb * 256)))}`);
+  const pageCache = (share: number) => db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, (config.memoryMb * 1024) / share)))}`);
+  pageCache(16);
   try {
     if (progress.phase === 'count') {
       if (!(yield* _countPhase(ctx, merger, { shards, runs, record, ...options }))) return;
@@ -157,17 +159,24 @@ async function* _countPhase(
   const total = shards.some((shard) => shard.format === 'stdin') ? undefined : shards.reduce((sum, shard) => sum + shard.end - shard.start, 0);
   const fd = _openStream(ctx.dir, merger.state.streamBytes);
   let uncommitted = 0;
+  let committedAt = Date.now();
+  // The unigram counts wait in memory for the commit: an eighth of the budget.
+  const pendingBytes = (config.memoryMb * MIB) / 8;
   const commit = () => {
     uncommitted = 0;
     merger.flush((batch) => saveCounts(db, batch, { fingerprint, record: record() }));
+    committedAt = Date.now();
   };
   let done = shards.slice(0, merger.state.shardsDone).reduce((sum, shard) => sum + shard.end - shard.start, 0);
   try {
     yield { done, total, unit: 'bytes', data: { phase: 'count' } };
-    let committedAt = Date.now();
     const remaining = shards.slice(merger.state.shardsDone);
     const source = options.shardSource ? options.shardSource(remaining, ctx) : _countShards(remaining, ctx, options.workerModule);
     for await (const counts of source.results) {
+      if (uncommitted > 0 && merger.peakBytes(counts) > pendingBytes) {
+        commit();
+        crashPoint('flush');
+      }
       const { pieces, run } = merger.merge(shards[counts.index], counts);
       for (const piece of pieces) {
         _writeAll(fd, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
@@ -179,11 +188,7 @@ async function* _countPhase(
       source.recycle(transferables(counts));
       uncommitted++;
       done += counts.bytes;
-      // The sentence counts (and unigrams) wait in memory for the commit: a quarter of the budget.
-      if (Date.now() - committedAt >= checkpointMs || merger.pendingBytes > (config.memoryMb * MIB) / 4) {
-        commit();
-        committedAt = Date.now();
-      }
+      if (Date.now() - committedAt >= checkpointMs) commit();
       yield { done, total, unit: 'bytes', data: { phase: 'count' } };
       // Ctrl-C: keep what is merged (the abort may have come while the consumer held the event).
       if (signal.aborted) {
@@ -267,12 +272,18 @@ function _stateOf(record: CountCheckpointRecord): MergeState {
 function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
   const { tokenizer, lowercase, jsonField, order } = ctx.config;
   // About 200 bytes a token (its text, the thread's interner and hashes, the main thread's copy),
-  // and an eighth of the budget for the dictionaries of all threads.
-  const dictionaryTokens = Math.max(1 << 16, Math.floor((ctx.config.memoryMb * MIB) / 8 / ctx.config.workers / 200));
-  const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID(), dictionaryTokens };
+  // and a sixteenth of the budget for the dictionaries of all threads.
+  const dictionaryTokens = Math.max(1 << 16, Math.floor((ctx.config.memoryMb * MIB) / 16 / ctx.config.workers / 200));
+  // Recycled result buffers: about one shard's worth per thread, a thirty-second of the budget each.
+  const poolBytes = (ctx.config.memoryMb * MIB) / 32;
+  const options: ShardOptions = { tokenizer, lowercase, jsonField, order, run: crypto.randomUUID(), dictionaryTokens, poolBytes };
+  // A shard's result (its stream, n-grams and sentence n-grams, with hashes and Float64 counts) is
+  // about 4 × order + 2 bytes per byte of text (14 at order 3, measured 13-14): the results held
+  // ahead of the merge get an eighth of the budget, up to the pool's usual 2 per worker.
+  const ahead = Math.min(2 * ctx.config.workers, Math.floor((ctx.config.memoryMb * MIB) / 8 / (ctx.config.shardMb * MIB * (4 * order + 2))));
   const recycled: ArrayBuffer[] = [];
   // A worker thread cannot read the process's standard input: then this thread counts everything.
-  const results = _pool<ShardCounts, Shard>(shards, ctx, { options, module, recycled, threads: shards.some((shard) => shard.format === 'stdin') ? 1 : undefined });
+  const results = _pool<ShardCounts, Shard>(shards, ctx, { options, module, recycled, ahead, threads: shards.some((shard) => shard.format === 'stdin') ? 1 : undefined });
   return { results, recycle: (buffers: ArrayBuffer[]) => void recycled.push(...buffers) };
 }
 
@@ -280,7 +291,7 @@ function _countShards(shards: Shard[], ctx: StageContext, module?: URL) {
  * The stage's worker pool on `jobs`: --workers threads, this one included, never more than there
  * are jobs (The Time Machine is one shard), results in job order.
  */
-function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number; threadsOnly?: boolean }) {
+function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { options: object; module?: URL; recycled?: ArrayBuffer[]; threads?: number; threadsOnly?: boolean; ahead?: number }) {
   const threads = options.threads ?? Math.max(1, Math.min(ctx.config.workers, jobs.length));
   // threadsOnly: with 2 or more threads, this thread runs no job. A job run here blocks it, and with
   // it the hand-out of jobs to the threads as they start: the long jobs of the reduce and write
@@ -288,7 +299,7 @@ function _pool<R, J extends PoolJob>(jobs: J[], ctx: StageContext, options: { op
   const inline = options.threadsOnly && threads > 1 ? undefined : (job: unknown) => runJob(job as PoolMessage);
   return workers<R, J>(jobs, {
     workers: threads, options: options.options, module: options.module ?? WORKER, stage: 'count', signal: ctx.signal, log: ctx.log,
-    recycled: options.recycled, inline,
+    recycled: options.recycled, ahead: options.ahead, inline,
   });
 }
 

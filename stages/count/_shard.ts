@@ -142,6 +142,8 @@ export interface ShardOptions {
    * huge vocabulary stays within the memory budget.
    */
   dictionaryTokens?: number;
+  /** Bytes of recycled result buffers a thread keeps for its next shards (lib/buffer-pool.ts). */
+  poolBytes?: number;
 }
 
 /** This thread's dictionary in the current run: local ids stay the same from shard to shard. */
@@ -166,6 +168,7 @@ export interface CountJob {
 
 /** Runs a CountJob on this thread, in a worker or (`inline`) on the main thread. */
 export function countJob({ shard, options, recycle = [] }: CountJob): ReturnType<typeof countShard> {
+  bufferPool.limit = options.poolBytes ?? Infinity;
   bufferPool.give(recycle);
   return countShard(shard, options);
 }

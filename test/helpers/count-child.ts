@@ -3,7 +3,8 @@
  * the way the runner does (skip when done, reset when the fingerprint changed, else resume), with
  * a checkpoint after every shard and a memory budget small enough for dozens of partitions,
  * printing one line per event (stage, done, phase). The test aims its kills with LMPIPE_CRASH_AT
- * (lib/crash.ts).
+ * (lib/crash.ts). With COUNT_CHILD_CHECKPOINT_MS set, it commits that often instead, and then the
+ * memory budget makes it commit before each shard's merge (the pending counts' share is full).
  *
  *   node --import tsx test/helpers/count-child.ts DIR WORKERS INPUT...
  */
@@ -32,7 +33,7 @@ for (const stage of [countStage, vocabStage] as Stage[]) {
     forgetStage(db, stage.name);
   }
   const ctx: StageContext = { dir, db, config, fingerprint, signal: new AbortController().signal, log: () => {} };
-  const events = stage.name === 'count' ? runCount(ctx, { checkpointMs: 0 }) : stage.run(ctx);
+  const events = stage.name === 'count' ? runCount(ctx, { checkpointMs: Number(process.env.COUNT_CHILD_CHECKPOINT_MS ?? 0) }) : stage.run(ctx);
   for await (const event of events) process.stdout.write(`${stage.name} ${event.done} ${event.data?.phase ?? ''}\n`);
 }
 db.close();

@@ -69,17 +69,36 @@ t.test('BufferPool hands out the smallest buffer that fits and skips detached on
   t.equal(view.length, 100);
 });
 
-t.test('workers() starts no more than 2 x workers shards ahead of a paused consumer', async (t) => {
-  const file = join(mkdtempSync(join(tmpdir(), 'lmpipe-workers-')), 'started');
-  writeFileSync(file, '');
-  const started = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
-  let consumed = 0;
-  for await (const _ of workers<Echo, Shard>(shards(30), { stage: 'count', workers: 2, module, options: { mode: 'reverse', file } })) {
-    consumed++;
-    if (consumed === 1) await new Promise((resolve) => setTimeout(resolve, 600));
-    t.ok(started() <= consumed + 4, `after ${consumed} consumed, ${started()} started`);
+t.test('BufferPool keeps at most `limit` bytes, the largest buffers that fit first', async (t) => {
+  const pool = new BufferPool();
+  pool.limit = 5000;
+  const [a, b, c, d] = [3000, 2500, 1500, 400].map((bytes) => new ArrayBuffer(bytes));
+  pool.give([d, b, a, c]);
+  t.equal(pool.size, 3, 'the 2500-byte buffer does not fit beside the 3000-byte one');
+  t.equal(pool.take(2000), a, 'the largest is kept');
+  t.equal(pool.take(1000), c);
+  t.equal(pool.take(100), d);
+  t.equal(pool.take(2000).byteLength, 2250, 'the one dropped is not handed out');
+  pool.limit = 100;
+  pool.give([a]);
+  t.equal(pool.size, 0, 'a buffer over the limit is not kept at all');
+});
+
+t.test('workers() starts no more than 2 x workers shards (or `ahead`) ahead of a paused consumer', async (t) => {
+  for (const { ahead, most } of [{ ahead: undefined, most: 4 }, { ahead: 2, most: 2 }]) {
+    const file = join(mkdtempSync(join(tmpdir(), 'lmpipe-workers-')), 'started');
+    writeFileSync(file, '');
+    const started = () => readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+    let consumed = 0;
+    let furthest = 0;
+    for await (const _ of workers<Echo, Shard>(shards(30), { stage: 'count', workers: 2, module, options: { mode: 'reverse', file }, ahead })) {
+      consumed++;
+      if (consumed === 1) await new Promise((resolve) => setTimeout(resolve, 600));
+      furthest = Math.max(furthest, started() - consumed);
+    }
+    t.equal(consumed, 30);
+    t.ok(furthest <= most, `ahead ${ahead ?? 'by default'}: at most ${furthest} started beyond those consumed`);
   }
-  t.equal(consumed, 30);
 });
 
 t.test('workers() fails a shard loudly when its worker dies twice, naming file and range', async (t) => {
