@@ -233,7 +233,7 @@ async function* _writePhase(
   // small and its threads finish together.
   const jobs = tables.map((_, t) => t).filter((t) => !progress.copied.includes(t))
     .sort((a, b) => tables[b].n - tables[a].n || a - b)
-    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order }));
+    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order, cacheKib: _buildCacheKib(config) }));
   for await (const result of _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule, threadsOnly: true })) {
     progress.built.push(result.table);
     save();
@@ -242,6 +242,15 @@ async function* _writePhase(
     if (signal.aborted) return false;
   }
   return true;
+}
+
+/**
+ * A build job's SQLite page cache: the build jobs running at once (one per worker) share a
+ * sixteenth of --memory-mb for their caches, and as much again for the sorters of their count
+ * indexes (SQLite sorts in up to a cache's worth of memory, then spills); between 2 and 64 MiB each.
+ */
+function _buildCacheKib(config: StageContext['config']): number {
+  return Math.min(64 * 1024, Math.max(2 * 1024, (config.memoryMb * 1024) / 16 / Math.max(1, config.workers)));
 }
 
 /**

@@ -28,6 +28,11 @@ export interface BuildJob extends PoolJob {
   path: string;
   partitions: number;
   order: number;
+  /**
+   * SQLite's page cache for the file, KiB. It also bounds the sorter that builds the count index,
+   * which holds as much again before it spills to a temporary file: a build job holds about twice this.
+   */
+  cacheKib: number;
 }
 
 export interface BuildResult {
@@ -35,7 +40,7 @@ export interface BuildResult {
   rows: number;
 }
 
-/** Rows held in memory across all partitions while merging, and rows per insert batch. */
+/** Rows held in memory across all partitions while merging (about 20 MB of trigrams), and rows per insert batch. */
 const BUFFERED_ROWS = 1 << 20;
 const BATCH_ROWS = 1 << 16;
 
@@ -48,7 +53,7 @@ export function buildTable(job: BuildJob): BuildResult {
   const db = openNgramFile(temporary, table);
   let rows = 0;
   try {
-    db.exec('PRAGMA cache_size = -65536');
+    db.exec(`PRAGMA cache_size = -${Math.round(job.cacheKib)}`);
     db.transaction(() => {
       for (const batch of mergePartitions(job.path, job.index, table.n, job.partitions)) {
         insertNgrams(db, table, batch);
