@@ -28,7 +28,7 @@ import { transferables, type ShardOptions } from './_shard.ts';
 import { runJob, type PoolMessage } from './_jobs.ts';
 import { CountMerger, type MergeState } from './_merge.ts';
 import type { ReduceJob, ReduceResult } from './_reduce.ts';
-import { BUCKETS, pruneRuns, runPath, runsDir, runTables, tablePath, writeRun } from './_runfile.ts';
+import { BUCKETS, pruneRuns, runPath, runTables, tablePath, writeRun } from './_runfile.ts';
 import type { BuildJob, BuildResult } from './_write.ts';
 import { planShards } from '../ingest/index.ts';
 import { runPaths } from '../../storage/run-paths.ts';
@@ -77,7 +77,7 @@ export function resetCount(ctx: Pick<StageContext, 'dir' | 'db'>): void {
   clearCounts(ctx.db);
   const tokens = runPaths(ctx.dir).tokens;
   if (existsSync(tokens)) truncateSync(tokens, 0);
-  rmSync(runsDir(ctx.dir), { recursive: true, force: true });
+  rmSync(runPaths(ctx.dir).countRuns, { recursive: true, force: true });
 }
 
 export async function* runCount(ctx: StageContext, options: RunCountOptions = {}): AsyncGenerator<StageEvent> {
@@ -85,7 +85,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   const skipped: string[] = [];
   const shards = await planShards(config.input, { shardBytes: Math.max(1, Math.round(config.shardMb * MIB)), skipBinary: config.skipBinary, skipped });
   if (skipped.length > 0) ctx.log(`Skipped ${skipped.length} binary file${skipped.length === 1 ? '' : 's'} (a NUL byte): ${skipped.join(', ')}`);
-  const runs = runsDir(ctx.dir);
+  const runs = runPaths(ctx.dir).countRuns;
   const saved = loadStage<CountCheckpointRecord>(db, 'count');
   if (saved?.state === 'done' && saved.fingerprint === fingerprint) {
     // A kill between the last commit and the clean-up leaves the runs behind.
@@ -110,8 +110,7 @@ export async function* runCount(ctx: StageContext, options: RunCountOptions = {}
   // SQLite's page cache counts against the budget too: a sixteenth of it (the parallel build jobs of
   // the write phase have caches of their own), at most the usual 256 MiB.
   const cacheSize = db.prepare('PRAGMA cache_size').get()?.cache_size;
-  const pageCache = (share: number) => db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, (config.memoryMb * 1024) / share)))}`);
-  pageCache(16);
+  db.exec(`PRAGMA cache_size = -${Math.round(Math.min(256 * 1024, Math.max(2048, (config.memoryMb * 1024) / 16)))}`);
   try {
     if (progress.phase === 'count') {
       if (!(yield* _countPhase(ctx, merger, { shards, runs, record, ...options }))) return;
@@ -231,9 +230,10 @@ async function* _writePhase(
   }
   // The biggest tables first (higher orders have more rows), so that the pool's last jobs are
   // small and its threads finish together.
+  const cacheKib = _buildCacheKib(config);
   const jobs = tables.map((_, t) => t).filter((t) => !progress.copied.includes(t))
     .sort((a, b) => tables[b].n - tables[a].n || a - b)
-    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order, cacheKib: _buildCacheKib(config) }));
+    .map((t): BuildJob => ({ index: t, path: runs, partitions: progress.partitions, order: config.order, cacheKib }));
   for await (const result of _pool<BuildResult, BuildJob>(jobs, ctx, { options: { job: 'build' }, module: options.workerModule, threadsOnly: true })) {
     progress.built.push(result.table);
     save();

@@ -22,7 +22,6 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSy
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../../lib/checkpoint.ts';
 import type { CountTable, KeyedRows } from '../../storage/counts.ts';
-import { runPaths } from '../../storage/run-paths.ts';
 
 export type { KeyedRows };
 
@@ -40,7 +39,6 @@ export function runTables(order: number): RunTable[] {
   return [...orders.map((n): RunTable => ({ name: 'ngram', n })), ...orders.map((n): RunTable => ({ name: 'sentence', n }))];
 }
 
-export const runsDir = (dir: string) => runPaths(dir).countRuns;
 export const runPath = (runs: string, shard: number) => join(runs, `shard-${String(shard).padStart(6, '0')}.run`);
 export const partPath = (runs: string, partition: number) => join(runs, `part-${String(partition).padStart(4, '0')}.bin`);
 /** Table t's database file, built by the write phase. */
